@@ -1,0 +1,52 @@
+# Switchyard. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchyard
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo run worker beat web test test-fast lint format migrations-check bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/.installed ## Create .venv and install Switchyard with its dev tools
+
+demo: install ## Start web + worker + beat with demo data and sample events (Ctrl-C stops)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up --demo
+
+run: install ## Start web + worker + beat without demo data
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up
+
+test: install ## Lint, check migrations, then run every test against real services
+	bash scripts/ensure-services
+	$(MAKE) --no-print-directory lint migrations-check
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## Tests without the real-worker and chaos ones
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -m "not worker and not chaos" $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy agents_project events handlers
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: install ## Fail if a model change has no migration
+	DEBUG=true DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: install ## Run the benchmarks and print ratios against the baseline
+	bash scripts/ensure-services
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench
+
+clean: ## Remove the virtualenv and local state under var/
+	rm -rf $(VENV) var

@@ -1,0 +1,169 @@
+"""Switchyard settings. Everything that differs between machines comes from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import database_from_url, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("SWITCHYARD_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("SWITCHYARD_ALLOW_INSECURE_KEY", False):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it, or set DEBUG=true for local development."
+        )
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "handlers",
+    "events",
+    # A user's own apps (with an `agents` module holding their handlers) join here.
+    *env_list("SWITCHYARD_EXTRA_APPS", []),
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "agents_project.urls"
+WSGI_APPLICATION = "agents_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'switchyard.sqlite3'}"), base_dir=BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Switchyard ------------------------------------------------------------------------------
+
+# Largest accepted request body for webhooks and the publish API; checked before any hashing.
+SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+# Upper bounds for what a route may ask for. The broker's visibility timeout is derived from
+# them, so a message that waits out the longest backoff and then runs for the longest time
+# limit is never redelivered while it is still legitimately in flight.
+SWITCHYARD_MAX_TIME_LIMIT = env_int("SWITCHYARD_MAX_TIME_LIMIT", 1800, minimum=1)
+SWITCHYARD_MAX_BACKOFF = env_int("SWITCHYARD_MAX_BACKOFF", 3600, minimum=1)
+# The sweeper re-enqueues deliveries whose message was lost.
+SWITCHYARD_SWEEP_INTERVAL = env_float("SWITCHYARD_SWEEP_INTERVAL", 60.0, minimum=0.1)
+SWITCHYARD_SWEEP_GRACE = env_float("SWITCHYARD_SWEEP_GRACE", 120.0, minimum=0.0)
+SWITCHYARD_SWEEP_BATCH = env_int("SWITCHYARD_SWEEP_BATCH", 500, minimum=1)
+# Public base URL, used when printing endpoint URLs.
+SWITCHYARD_PUBLIC_URL = env_str("SWITCHYARD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Celery ----------------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_CACHE_BACKEND = "django-cache"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Publishing must not hang a webhook request when the broker is down: fail fast, the
+# database row is already committed and the sweeper enqueues it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_VISIBILITY_MARGIN = 600
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": SWITCHYARD_MAX_TIME_LIMIT
+    + SWITCHYARD_MAX_BACKOFF
+    + CELERY_BROKER_VISIBILITY_MARGIN,
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
+CELERY_BEAT_SCHEDULE = {
+    "switchyard-sweeper": {
+        "task": "events.sweep",
+        "schedule": SWITCHYARD_SWEEP_INTERVAL,
+        "options": {"queue": "maintenance", "expires": SWITCHYARD_SWEEP_INTERVAL},
+    },
+}
+
+# --- Logging ---------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        # Three loggers, kept apart: rejected input, pipeline flow, and real errors.
+        "switchyard.ingest": {"level": LOG_LEVEL},
+        "switchyard.pipeline": {"level": LOG_LEVEL},
+        "switchyard.handlers": {"level": LOG_LEVEL},
+    },
+}

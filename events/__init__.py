@@ -1,0 +1,1 @@
+"""The pipeline: sources, events, routes, deliveries and the work that moves them."""

@@ -1,0 +1,374 @@
+"""Running one delivery: claim it, record the attempt, call the handler, record the result.
+
+Every transition takes the event's row lock and then updates the delivery conditionally; the
+loser of any race changes nothing. ``total_attempts`` is a fencing token: a worker whose lease
+was taken over (it was presumed dead) cannot overwrite the newer attempt's result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import traceback as tb_module
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from handlers import registry
+from handlers.context import Emitted, EventData, HandlerContext
+from handlers.errors import PermanentError, TransientError
+
+from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
+from .publish import PublishError, check_fields, check_payload, internal_source, publish
+from .status import lock_event, refresh_event_status
+
+log = logging.getLogger("switchyard.pipeline")
+handler_log = logging.getLogger("switchyard.handlers")
+
+# A message may arrive a little before its next_attempt_at (clock skew between hosts).
+CLAIM_SKEW = timedelta(seconds=2)
+MAX_TRACEBACK = 20_000
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """The retry and timing settings in force for a delivery: its route's, or the handler's
+    declared defaults when the route was deleted."""
+
+    max_attempts: int
+    time_limit: int
+    backoff_base: float
+    backoff_max: float
+    backoff_jitter: float
+    queue: str
+    stale_after: int | None
+
+
+def route_settings(delivery: Delivery) -> RouteSettings:
+    route: Route | None = delivery.route
+    if route is not None:
+        return RouteSettings(
+            max_attempts=route.max_attempts,
+            time_limit=min(route.time_limit, settings.SWITCHYARD_MAX_TIME_LIMIT),
+            backoff_base=route.backoff_base,
+            backoff_max=min(route.backoff_max, settings.SWITCHYARD_MAX_BACKOFF),
+            backoff_jitter=route.backoff_jitter,
+            queue=route.queue,
+            stale_after=route.stale_after,
+        )
+    spec = registry.get(delivery.handler)
+    return RouteSettings(
+        max_attempts=spec.max_attempts if spec else 1,
+        time_limit=min(spec.time_limit if spec else 60, settings.SWITCHYARD_MAX_TIME_LIMIT),
+        backoff_base=spec.backoff_base if spec else 2.0,
+        backoff_max=min(spec.backoff_max if spec else 600.0, settings.SWITCHYARD_MAX_BACKOFF),
+        backoff_jitter=0.25,
+        queue=spec.queue if spec else "default",
+        stale_after=spec.stale_after if spec else None,
+    )
+
+
+def backoff_delay(
+    attempt: int, base: float, cap: float, jitter: float, rand: float | None = None
+) -> float:
+    """Exponential backoff with a cap: base * 2**(attempt-1), stretched by up to ``jitter``.
+
+    The jitter only lengthens a delay (never below the exponential step), so delays grow
+    attempt after attempt while retries from many deliveries still spread out.
+    """
+    r = random.random() if rand is None else rand
+    return min(cap, base * (2 ** (attempt - 1)) * (1 + jitter * r))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one task run, for the Celery task to act on."""
+
+    delivery_id: int
+    status: str  # a DeliveryStatus value, or "noop" when this copy had nothing to do
+    retry_in: float | None = None
+    queue: str = "default"
+    time_limit: int = 60
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery: Delivery
+    number: int  # the Attempt number, also the fencing token
+    attempts: int  # attempts in the current cycle, this one included
+    route: RouteSettings
+
+
+_claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
+
+
+def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
+    """Take the delivery for one attempt, or say why this message has nothing to do."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.select_related("route", "event").filter(id=delivery_id).first()
+        if delivery is None:
+            log.warning("delivery %s no longer exists; message dropped", delivery_id)
+            return Outcome(delivery_id, "noop")
+        lock_event(delivery.event_id)
+        delivery.refresh_from_db()
+        rs = route_settings(delivery)
+        claimable = (_claimable_waiting & Q(next_attempt_at__lte=now + CLAIM_SKEW)) | Q(
+            status=DeliveryStatus.RUNNING, lease_expires_at__lt=now
+        )
+        current = Delivery.objects.filter(id=delivery_id).filter(claimable)
+        if not current.exists():
+            log.info("delivery %s is %s; duplicate message ignored", delivery_id, delivery.status)
+            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
+
+        if delivery.status == DeliveryStatus.RUNNING:
+            _mark_lost(delivery, now)
+            if delivery.attempts >= rs.max_attempts:
+                current.update(
+                    status=DeliveryStatus.DEAD_LETTERED,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error_class="WorkerLost",
+                    last_error="the worker running the last attempt was lost",
+                )
+                refresh_event_status(delivery.event_id)
+                return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
+
+        if rs.stale_after is not None and delivery.event.received_at < now - timedelta(
+            seconds=rs.stale_after
+        ):
+            current.update(
+                status=DeliveryStatus.SKIPPED,
+                finished_at=now,
+                lease_expires_at=None,
+                error_class="Stale",
+                last_error=f"event older than the route's stale_after of {rs.stale_after} s",
+            )
+            refresh_event_status(delivery.event_id)
+            return Outcome(delivery_id, DeliveryStatus.SKIPPED)
+
+        current.update(
+            status=DeliveryStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            total_attempts=F("total_attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=rs.time_limit),
+            started_at=now if delivery.started_at is None else delivery.started_at,
+        )
+        delivery.refresh_from_db()
+        Attempt.objects.create(
+            delivery=delivery, number=delivery.total_attempts, started_at=now, worker=worker[:200]
+        )
+        refresh_event_status(delivery.event_id)
+    return Claim(
+        delivery=delivery, number=delivery.total_attempts, attempts=delivery.attempts, route=rs
+    )
+
+
+def _mark_lost(delivery: Delivery, now: Any) -> None:
+    Attempt.objects.filter(
+        delivery=delivery, number=delivery.total_attempts, status=AttemptStatus.RUNNING
+    ).update(
+        status=AttemptStatus.LOST,
+        finished_at=now,
+        error_class="WorkerLost",
+        error_message="no result before the lease expired; the worker is presumed dead",
+    )
+
+
+def build_context(delivery: Delivery, number: int) -> HandlerContext:
+    event = delivery.event
+    return HandlerContext(
+        event=EventData(
+            id=str(event.id),
+            type=event.type,
+            payload=event.payload,
+            source=event.source.slug,
+            external_id=event.external_id,
+            partition_key=event.partition_key,
+            schema_version=event.schema_version,
+            received_at=event.received_at.isoformat(),
+        ),
+        attempt=number,
+        handler=delivery.handler,
+        idempotency_key=f"{event.id}:{delivery.handler}",
+        logger=logging.LoggerAdapter(
+            handler_log, {"event_id": str(event.id), "handler": delivery.handler}
+        ),
+    )
+
+
+def execute(delivery_id: int, *, worker: str = "") -> Outcome:
+    """One task run: claim, call the handler outside any transaction, record the result."""
+    claimed = claim(delivery_id, worker=worker)
+    if isinstance(claimed, Outcome):
+        return claimed
+    delivery = claimed.delivery
+    started = timezone.now()
+    spec = registry.get(delivery.handler)
+    ctx = build_context(delivery, claimed.number)
+    try:
+        if spec is None:
+            raise PermanentError(f"handler {delivery.handler!r} is not registered")
+        result = spec.fn(ctx)
+        outcome = _check_outcome(result)
+        _check_emitted(ctx.emitted)
+    except Exception as exc:  # noqa: BLE001 - any handler failure is recorded and retried
+        return fail(claimed, exc, tb_module.format_exc(), started)
+    return succeed(claimed, outcome, ctx.emitted, started)
+
+
+def _check_outcome(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    if not isinstance(result, dict):
+        raise PermanentError(f"handler returned {type(result).__name__}; expected dict or None")
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(f"handler outcome is not JSON: {exc}") from None
+    return result
+
+
+def _check_emitted(emitted: list[Emitted]) -> None:
+    for item in emitted:
+        try:
+            check_fields(item.type, None, item.partition_key, 1)
+            check_payload(dict(item.payload))
+        except PublishError as exc:
+            raise PermanentError(f"emitted event {item.type!r} is invalid: {exc}") from None
+
+
+def _duration_ms(started: Any, now: Any) -> int:
+    return max(0, int((now - started).total_seconds() * 1000))
+
+
+def succeed(
+    claimed: Claim, outcome: dict[str, Any] | None, emitted: list[Emitted], started: Any
+) -> Outcome:
+    delivery = claimed.delivery
+    now = timezone.now()
+    with transaction.atomic():
+        lock_event(delivery.event_id)
+        won = Delivery.objects.filter(
+            id=delivery.id, status=DeliveryStatus.RUNNING, total_attempts=claimed.number
+        ).update(
+            status=DeliveryStatus.SUCCEEDED,
+            outcome=outcome,
+            finished_at=now,
+            lease_expires_at=None,
+            last_error="",
+            error_class="",
+        )
+        if not won:
+            log.warning(
+                "delivery %s attempt %s finished after its lease was taken over; result dropped",
+                delivery.id,
+                claimed.number,
+            )
+            return Outcome(delivery.id, "noop")
+        Attempt.objects.filter(delivery=delivery, number=claimed.number).update(
+            status=AttemptStatus.SUCCEEDED,
+            finished_at=now,
+            duration_ms=_duration_ms(started, now),
+            outcome=outcome,
+        )
+        if emitted:
+            source = internal_source()
+            for index, item in enumerate(emitted):
+                publish(
+                    source=source,
+                    type=item.type,
+                    payload=dict(item.payload),
+                    # Stable per (delivery, position): a re-run cannot emit twice.
+                    external_id=f"{delivery.id}:{index}",
+                    partition_key=item.partition_key or delivery.event.partition_key or None,
+                    emitted_by=delivery,
+                )
+        refresh_event_status(delivery.event_id)
+    log.info(
+        "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
+    )
+    return Outcome(delivery.id, DeliveryStatus.SUCCEEDED)
+
+
+def error_class_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Outcome:
+    delivery = claimed.delivery
+    rs = claimed.route
+    now = timezone.now()
+    message = str(exc) or error_class_name(exc)
+    permanent = isinstance(exc, PermanentError)
+    exhausted = claimed.attempts >= rs.max_attempts
+    delay: float | None = None
+    if permanent or exhausted:
+        status = DeliveryStatus.DEAD_LETTERED
+    else:
+        status = DeliveryStatus.RETRYING
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        if retry_after is not None and retry_after >= 0:
+            delay = min(float(retry_after), float(settings.SWITCHYARD_MAX_BACKOFF))
+        else:
+            delay = backoff_delay(
+                claimed.attempts, rs.backoff_base, rs.backoff_max, rs.backoff_jitter
+            )
+    with transaction.atomic():
+        lock_event(delivery.event_id)
+        fields: dict[str, Any] = {
+            "status": status,
+            "lease_expires_at": None,
+            "last_error": message[:MAX_TRACEBACK],
+            "error_class": error_class_name(exc)[:200],
+        }
+        if status == DeliveryStatus.DEAD_LETTERED:
+            fields["finished_at"] = now
+        else:
+            assert delay is not None
+            fields["next_attempt_at"] = now + timedelta(seconds=delay)
+            fields["enqueued_at"] = now
+        won = Delivery.objects.filter(
+            id=delivery.id, status=DeliveryStatus.RUNNING, total_attempts=claimed.number
+        ).update(**fields)
+        if not won:
+            log.warning(
+                "delivery %s attempt %s failed after its lease was taken over; result dropped",
+                delivery.id,
+                claimed.number,
+            )
+            return Outcome(delivery.id, "noop")
+        Attempt.objects.filter(delivery=delivery, number=claimed.number).update(
+            status=AttemptStatus.FAILED,
+            finished_at=now,
+            duration_ms=_duration_ms(started, now),
+            error_class=error_class_name(exc)[:200],
+            error_message=message[:MAX_TRACEBACK],
+            traceback=traceback[-MAX_TRACEBACK:],
+            retry_delay=delay,
+        )
+        refresh_event_status(delivery.event_id)
+    if status == DeliveryStatus.DEAD_LETTERED:
+        why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
+        log.warning(
+            "delivery %s (%s) dead-lettered (%s): %s", delivery.id, delivery.handler, why, message
+        )
+    else:
+        log.info(
+            "delivery %s (%s) attempt %s failed, retrying in %.1f s: %s",
+            delivery.id,
+            delivery.handler,
+            claimed.number,
+            delay,
+            message,
+        )
+    return Outcome(delivery.id, status, retry_in=delay, queue=rs.queue, time_limit=rs.time_limit)

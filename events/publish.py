@@ -1,0 +1,170 @@
+"""publish(): the one way into the system. Every entry point calls it.
+
+It stores the event and one Delivery per matching route in a single transaction, and enqueues
+the deliveries only after that transaction commits. A second publish with the same
+(source, external_id) stores nothing and returns the first event.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import Delivery, Event, EventStatus, Source
+from .routing import matching_routes
+
+log = logging.getLogger("switchyard.pipeline")
+
+TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,199}$")
+MAX_PAYLOAD_DEPTH = 64
+INTERNAL_SOURCE = "switchyard"
+
+
+class PublishError(ValueError):
+    """Input that cannot become an event. The message says what is wrong, for a 400 answer."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    event: Event
+    created: bool
+    deliveries: int
+
+
+def check_payload(payload: Any) -> None:
+    """Refuse what JSON or PostgreSQL cannot store faithfully: depth, NaN, NUL characters."""
+    if not isinstance(payload, dict):
+        raise PublishError("payload must be a JSON object")
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise PublishError(f"payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise PublishError("payload keys must be strings")
+                if "\x00" in key:
+                    raise PublishError("payload contains a NUL character (\\u0000)")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise PublishError("payload contains a NUL character (\\u0000)")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise PublishError("payload contains NaN or Infinity, which JSON does not allow")
+        elif value is None or isinstance(value, bool | int):
+            continue
+        else:
+            raise PublishError(f"payload holds a {type(value).__name__}, which is not JSON")
+
+
+def check_fields(type: Any, external_id: Any, partition_key: Any, schema_version: Any) -> None:
+    if not isinstance(type, str) or not TYPE_RE.match(type):
+        raise PublishError(
+            "type must be 1-200 characters of letters, digits and . _ : / - "
+            "(starting with a letter or digit)"
+        )
+    if external_id is not None and (
+        not isinstance(external_id, str) or not 0 < len(external_id) <= 255
+    ):
+        raise PublishError("id (external id) must be a string of 1-255 characters")
+    if partition_key is not None and (
+        not isinstance(partition_key, str) or len(partition_key) > 255
+    ):
+        raise PublishError("partition_key must be a string of at most 255 characters")
+    if (
+        not isinstance(schema_version, int)
+        or isinstance(schema_version, bool)
+        or not 1 <= schema_version <= 32767
+    ):
+        raise PublishError("schema_version must be a whole number from 1 to 32767")
+
+
+def internal_source() -> Source:
+    source, _ = Source.objects.get_or_create(
+        slug=INTERNAL_SOURCE,
+        defaults={"kind": "internal", "description": "Follow-up events emitted by handlers"},
+    )
+    return source
+
+
+def publish(
+    *,
+    source: Source,
+    type: str,
+    payload: dict[str, Any],
+    external_id: str | None = None,
+    partition_key: str | None = None,
+    schema_version: int = 1,
+    emitted_by: Delivery | None = None,
+) -> PublishResult:
+    check_fields(type, external_id, partition_key, schema_version)
+    check_payload(payload)
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = Event.objects.create(
+                    source=source,
+                    external_id=external_id or uuid.uuid4().hex,
+                    type=type,
+                    schema_version=schema_version,
+                    partition_key=partition_key or "",
+                    payload=payload,
+                    received_at=now,
+                    status_changed_at=now,
+                    emitted_by=emitted_by,
+                )
+        except IntegrityError:
+            existing = Event.objects.filter(source=source, external_id=external_id).first()
+            if existing is None:
+                raise
+            log.info(
+                "duplicate event %s from %s (external id %s)", existing.id, source, external_id
+            )
+            return PublishResult(event=existing, created=False, deliveries=0)
+
+        routes = matching_routes(type, payload)
+        deliveries = Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    event=event,
+                    route=route,
+                    handler=route.handler,
+                    next_attempt_at=now,
+                    enqueued_at=now,
+                    created_at=now,
+                )
+                for route in routes
+            ]
+        )
+        if not deliveries:
+            Event.objects.filter(id=event.id).update(status=EventStatus.IGNORED)
+            event.status = EventStatus.IGNORED
+        jobs = [
+            (d.id, route.queue, route.time_limit)
+            for d, route in zip(deliveries, routes, strict=True)
+        ]
+        if jobs:
+            transaction.on_commit(lambda: enqueue(jobs), robust=True)
+    log.info("event %s %s stored with %d deliveries", event.id, type, len(deliveries))
+    return PublishResult(event=event, created=True, deliveries=len(deliveries))
+
+
+def enqueue(jobs: list[tuple[int, str, int]]) -> None:
+    """Send one message per delivery. A failure is logged, not raised: the row is committed
+    and the sweeper sends it again once its grace period has passed."""
+    from .tasks import send_delivery
+
+    for delivery_id, queue, time_limit in jobs:
+        send_delivery(delivery_id, queue=queue, time_limit=time_limit)

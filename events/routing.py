@@ -1,0 +1,87 @@
+"""Which handlers an event goes to: type globs, payload filters, and route sync from code."""
+
+from __future__ import annotations
+
+import logging
+from fnmatch import fnmatchcase
+from typing import Any
+
+from handlers import registry
+
+from .models import Route
+
+log = logging.getLogger("switchyard.pipeline")
+
+_MISSING = object()
+
+
+def _lookup(payload: Any, dotted: str) -> Any:
+    value = payload
+    for part in dotted.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def payload_matches(payload: Any, payload_filter: dict[str, Any]) -> bool:
+    """Every ``{"dotted.path": expected}`` entry must hold; a list means "any of these"."""
+    for path, expected in (payload_filter or {}).items():
+        actual = _lookup(payload, path)
+        if actual is _MISSING:
+            return False
+        if isinstance(expected, list):
+            if actual not in expected:
+                return False
+        elif actual != expected:
+            return False
+    return True
+
+
+def matching_routes(event_type: str, payload: Any, *, using: str = "default") -> list[Route]:
+    """Enabled routes for this event, at most one per handler (the first by name wins)."""
+    chosen: dict[str, Route] = {}
+    for route in Route.objects.using(using).filter(enabled=True).order_by("name"):
+        if route.handler in chosen:
+            continue
+        if fnmatchcase(event_type, route.event_type) and payload_matches(
+            payload, route.payload_filter
+        ):
+            chosen[route.handler] = route
+    return list(chosen.values())
+
+
+def route_name(handler_name: str, pattern: str) -> str:
+    return f"{handler_name} <- {pattern}"
+
+
+def sync_routes(*, using: str = "default") -> list[Route]:
+    """Create a Route for every declared subscription that has none yet.
+
+    Existing routes are left as they are, so what operators tuned in the admin survives a
+    deploy. Returns the routes created.
+    """
+    created: list[Route] = []
+    for spec in registry.all_handlers():
+        for pattern in spec.on:
+            route, was_created = Route.objects.using(using).get_or_create(
+                name=route_name(spec.name, pattern),
+                defaults={
+                    "event_type": pattern,
+                    "handler": spec.name,
+                    "managed": True,
+                    "max_attempts": spec.max_attempts,
+                    "time_limit": spec.time_limit,
+                    "backoff_base": spec.backoff_base,
+                    "backoff_max": spec.backoff_max,
+                    "queue": spec.queue,
+                    "stale_after": spec.stale_after,
+                },
+            )
+            if was_created:
+                created.append(route)
+                log.info("route created: %s", route.name)
+    return created

@@ -1,0 +1,40 @@
+"""API tokens: ``sy_<prefix>_<secret>``. Only a SHA-256 digest is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.utils import timezone
+
+from .models import ApiToken
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(name: str) -> tuple[ApiToken, str]:
+    prefix = secrets.token_hex(4)
+    token = f"sy_{prefix}_{secrets.token_urlsafe(32)}"
+    record = ApiToken.objects.create(name=name, prefix=prefix, digest=_digest(token))
+    return record, token
+
+
+def authenticate(authorization: str | None) -> ApiToken | None:
+    """The token named by an ``Authorization: Bearer ...`` header, if it is valid."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith("sy_") or not token.isascii():
+        return None
+    parts = token.split("_", 2)
+    if len(parts) != 3:
+        return None
+    record = ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if record is None or not hmac.compare_digest(record.digest, _digest(token)):
+        return None
+    ApiToken.objects.filter(id=record.id).update(last_used_at=timezone.now())
+    return record

@@ -1,0 +1,35 @@
+"""Helpers shared by the JSON endpoints: bounded body reading and JSON answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from ..webhooks.base import Rejection
+
+
+def answer(http_status: int, /, **body: Any) -> JsonResponse:
+    return JsonResponse(body, status=http_status)
+
+
+def error(http_status: int, message: str, /, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=http_status)
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """Read the raw body, refusing one over the limit before anything hashes or parses it."""
+    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise Rejection(400, "Content-Length is not a number") from None
+        if length > limit:
+            raise Rejection(413, f"body is larger than the limit of {limit} bytes")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise Rejection(413, f"body is larger than the limit of {limit} bytes")
+    return body

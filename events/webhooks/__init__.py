@@ -1,0 +1,27 @@
+"""Webhook source kinds, one module each, registered by name.
+
+A kind verifies a request against its source's secrets using the raw body bytes, then turns it
+into the fields publish() needs. Adding a provider is one new module here plus one line in
+``KINDS`` below (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from .base import Incoming, Rejection, WebhookKind
+from .hmac import HmacKind
+
+KINDS: dict[str, WebhookKind] = {kind.name: kind for kind in (HmacKind(),)}
+
+# Kinds that never arrive over /hooks/: they are published from inside the system.
+NON_WEBHOOK_KINDS = {"api": "publish API", "internal": "follow-ups emitted by handlers"}
+
+
+def get_kind(name: str) -> WebhookKind | None:
+    return KINDS.get(name)
+
+
+def all_kind_names() -> list[str]:
+    return sorted([*KINDS, *NON_WEBHOOK_KINDS])
+
+
+__all__ = ["KINDS", "Incoming", "Rejection", "WebhookKind", "all_kind_names", "get_kind"]

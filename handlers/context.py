@@ -1,0 +1,52 @@
+"""What a handler receives: the event's data, its attempt, an idempotency key, emit()."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EventData:
+    """A read-only view of the event being handled."""
+
+    id: str
+    type: str
+    payload: Any
+    source: str
+    external_id: str
+    partition_key: str
+    schema_version: int
+    received_at: str
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """A follow-up event a handler asked for; published only if the handler succeeds."""
+
+    type: str
+    payload: Mapping[str, Any]
+    partition_key: str | None = None
+
+
+@dataclass
+class HandlerContext:
+    event: EventData
+    attempt: int
+    handler: str
+    # Stable for one (event, handler) across every attempt and redelivery: key side effects
+    # on it and they happen once, however often the handler runs.
+    idempotency_key: str
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    emitted: list[Emitted] = field(default_factory=list)
+
+    def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
+        """Ask for a follow-up event. It is stored in the same transaction that records this
+        handler's success, and enqueued after that commits (an outbox)."""
+        if not isinstance(type, str) or not type:
+            raise ValueError("emit() needs a non-empty event type")
+        if not isinstance(payload, Mapping):
+            raise ValueError("emit() needs a JSON object as payload")
+        self.emitted.append(Emitted(type=type, payload=dict(payload), partition_key=partition_key))
