@@ -42,7 +42,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 migrations-check: install ## Fail if a model change has no migration
-	DEBUG=true DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(BIN)/python manage.py makemigrations --check --dry-run --settings tests.settings
 
 bench: install ## Run the benchmarks and print ratios against the baseline
 	bash scripts/ensure-services

@@ -10,6 +10,8 @@ from .env import database_from_url, env_bool, env_float, env_int, env_list, env_
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SWITCHYARD_VAR_DIR", str(BASE_DIR / "var")))
+# Local state (the default SQLite database, static files, the demo broker) lives here.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")

@@ -1,0 +1,250 @@
+"""Shared fixtures: a private Redis, real Celery worker processes, sources and tokens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+# --- Redis --------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A redis-server of our own on the port tests/settings.py chose."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.exit("redis-server is not installed (make test installs it)", returncode=3)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--maxmemory-policy", "noeviction",
+                "--dir", str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(self._answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(
+        int(os.environ["SWITCHYARD_TEST_REDIS_PORT"]), tmp_path_factory.mktemp("redis")
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+# --- Celery workers -----------------------------------------------------------------------
+
+
+class Worker:
+    """A real `celery worker` process against the test database and the private Redis."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        queues: str,
+        database_url: str,
+        logdir: Path,
+        pool: str = "threads",
+        concurrency: int = 4,
+    ) -> None:
+        self.name = name
+        self.queues = queues
+        self.database_url = database_url
+        self.pool = pool
+        self.concurrency = concurrency
+        self.log_path = logdir / f"worker-{name}-{time.monotonic_ns()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": self.database_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "agents_project", "worker",
+                "-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues,
+                "-n", f"{self.name}@%h", "-l", "info",
+                "--without-mingle", "--without-gossip", "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_until(self._ready, timeout=60, what=f"worker {self.name} to be ready")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            pytest.fail(f"worker {self.name} exited early:\n{self.log()}")
+        return b" ready." in self.log_path.read_bytes()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: no warm shutdown, no acks, nothing restored."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    host = db["HOST"] or "127.0.0.1"
+    port = db["PORT"] or "5432"
+    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def worker_factory(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Worker]]:
+    """Start workers on demand; every one still running is stopped at the end."""
+    logdir = tmp_path_factory.mktemp("workers")
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    started: list[Worker] = []
+
+    def start(name: str, queues: str = "default,maintenance", **kwargs: Any) -> Worker:
+        w = Worker(name=name, queues=queues, database_url=database_url, logdir=logdir, **kwargs)
+        started.append(w)
+        return w.start()
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(worker_factory: Callable[..., Worker]) -> Worker:
+    """One shared worker on the default queues for the whole session."""
+    return worker_factory("main")
+
+
+# --- Data ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _require_postgres() -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" and not (
+        os.environ.get("SWITCHYARD_ALLOW_SQLITE_TESTS")
+    ):
+        pytest.exit("tests run against PostgreSQL: set DATABASE_URL (make test does)", 3)
+
+
+@pytest.fixture
+def routes(db: None) -> None:
+    """Route rows for every declared handler subscription (as `migrate` makes them)."""
+    from events.routing import sync_routes
+
+    sync_routes()
+
+
+@pytest.fixture
+def hmac_source(db: None) -> Any:
+    from events.models import Source
+
+    return Source.objects.create(slug="shop", kind="hmac", secrets=["new-secret", "old-secret"])
+
+
+@pytest.fixture
+def api_token(db: None) -> str:
+    from events.tokens import create_token
+
+    _, token = create_token("tests")
+    return token

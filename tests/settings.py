@@ -1,0 +1,32 @@
+"""Settings for the test run: the project's settings plus a test app with handlers.
+
+PostgreSQL by default (pytest-django creates ``test_switchyard``). Redis is a private
+redis-server on a free port, started by tests/conftest.py, so tests may flush or restart it
+without touching anybody's data; its URL is fixed here so worker subprocesses inherit it.
+"""
+
+import os
+import socket
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switchyard")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("SWITCHYARD_TEST_REDIS_PORT", str(_free_port()))
+os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['SWITCHYARD_TEST_REDIS_PORT']}/0"
+os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+
+from agents_project.settings import *  # noqa: E402,F403
+from agents_project.settings import INSTALLED_APPS  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+# Tests never run collectstatic; let WhiteNoise look files up on demand.
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,66 @@
+"""Handlers used by the tests. They record every call and key their effects."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.registry import PermanentError, TransientError, handler
+
+from .models import HandlerCall, SideEffect
+
+
+def record(ctx: HandlerContext) -> bool:
+    """Log the call; apply the effect once per idempotency key. True if applied now."""
+    HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
+    _, created = SideEffect.objects.get_or_create(
+        key=ctx.idempotency_key, defaults={"handler": ctx.handler}
+    )
+    return created
+
+
+@handler("test.rebook", on=["scenario.reservation.cancelled"], max_attempts=3, backoff_base=0.2)
+def rebook(ctx: HandlerContext) -> dict[str, Any]:
+    applied = record(ctx)
+    return {"rebooked": ctx.event.payload.get("reservation"), "applied": applied}
+
+
+@handler("test.notify", on=["scenario.reservation.cancelled"], max_attempts=3, backoff_base=0.2)
+def notify(ctx: HandlerContext) -> dict[str, Any]:
+    if ctx.event.payload.get("fail") == "permanent":
+        HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
+        raise PermanentError("guest record is incomplete")
+    applied = record(ctx)
+    return {"notified": ctx.event.payload.get("guest"), "applied": applied}
+
+
+@handler("test.flaky", on=["test.flaky"], max_attempts=5, backoff_base=1.0, backoff_max=30)
+def flaky(ctx: HandlerContext) -> dict[str, Any]:
+    """Fails with TransientError on the first two attempts."""
+    HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
+    if ctx.attempt < 3:
+        raise TransientError(f"upstream unavailable (attempt {ctx.attempt})")
+    return {"attempt": ctx.attempt}
+
+
+@handler("test.slow", on=["test.slow"], max_attempts=3, time_limit=2, queue="chaos")
+def slow(ctx: HandlerContext) -> dict[str, Any]:
+    """Applies its effect, then (first attempt only) sleeps long enough to be killed."""
+    applied = record(ctx)
+    if ctx.attempt == 1:
+        time.sleep(float(ctx.event.payload.get("sleep", 30)))
+    return {"applied": applied, "attempt": ctx.attempt}
+
+
+@handler("test.chaos", on=["test.chaos"], max_attempts=3, queue="chaos")
+def chaos(ctx: HandlerContext) -> dict[str, Any]:
+    applied = record(ctx)
+    return {"applied": applied}
+
+
+@handler("test.emitter", on=["test.emit"], max_attempts=2)
+def emitter(ctx: HandlerContext) -> dict[str, Any]:
+    record(ctx)
+    ctx.emit("test.emitted", {"parent": ctx.event.id})
+    return {"emitted": 1}
