@@ -151,8 +151,9 @@ class Worker:
             pytest.fail(f"worker {self.name} exited early:\n{self.log()}")
         return b" ready." in self.log_path.read_bytes()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+    def log(self, tail: int | None = 5000) -> str:
+        text = self.log_path.read_text(errors="replace")
+        return text if tail is None else text[-tail:]
 
     @property
     def pid(self) -> int:

@@ -1,0 +1,53 @@
+"""The broker settings that the delivery guarantees depend on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from agents_project.celery import app
+from events.delivery import route_settings
+from events.models import Delivery, Event, Route, Source
+from events.tasks import HARD_LIMIT_MARGIN, deliver
+
+
+def test_visibility_timeout_exceeds_longest_time_limit_plus_longest_backoff() -> None:
+    # A message held for the longest backoff and then run for the longest hard time limit must
+    # still be unacked-but-invisible, or Redis would hand it to a second worker mid-run.
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    longest = (
+        settings.SWITCHYARD_MAX_TIME_LIMIT + HARD_LIMIT_MARGIN + settings.SWITCHYARD_MAX_BACKOFF
+    )
+    assert visibility > longest
+
+
+def test_delivery_task_acks_late_and_requeues_on_worker_loss() -> None:
+    assert deliver.acks_late is True
+    assert deliver.reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+
+
+def test_sweeper_is_on_the_beat_schedule() -> None:
+    entry = app.conf.beat_schedule["switchyard-sweeper"]
+    assert entry["task"] == "events.sweep"
+    assert entry["schedule"] == settings.SWITCHYARD_SWEEP_INTERVAL
+
+
+def test_route_settings_are_clamped_to_the_limits_the_broker_allows_for(db: None) -> None:
+    # given a route asking for more than the visibility timeout was sized for
+    source = Source.objects.create(slug="s", kind="api")
+    route = Route.objects.create(
+        name="greedy",
+        event_type="x",
+        handler="test.chaos",
+        time_limit=settings.SWITCHYARD_MAX_TIME_LIMIT * 10,
+        backoff_max=settings.SWITCHYARD_MAX_BACKOFF * 10,
+    )
+    event = Event.objects.create(source=source, external_id="1", type="x", payload={})
+    delivery = Delivery.objects.create(event=event, route=route, handler="test.chaos")
+
+    # then the settings in force stay within the limits
+    rs = route_settings(delivery)
+    assert rs.time_limit == settings.SWITCHYARD_MAX_TIME_LIMIT
+    assert rs.backoff_max == settings.SWITCHYARD_MAX_BACKOFF
