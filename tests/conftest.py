@@ -101,55 +101,47 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 # --- Celery workers -----------------------------------------------------------------------
 
 
-class Worker:
-    """A real `celery worker` process against the test database and the private Redis."""
+class CeleryProcess:
+    """A real `celery` process (worker or beat) against the test database and private Redis."""
+
+    ready_marker = b""
 
     def __init__(
-        self,
-        *,
-        name: str,
-        queues: str,
-        database_url: str,
-        logdir: Path,
-        pool: str = "threads",
-        concurrency: int = 4,
+        self, *, name: str, database_url: str, logdir: Path, env: dict[str, str] | None = None
     ) -> None:
         self.name = name
-        self.queues = queues
         self.database_url = database_url
-        self.pool = pool
-        self.concurrency = concurrency
-        self.log_path = logdir / f"worker-{name}-{time.monotonic_ns()}.log"
+        self.extra_env = env or {}
+        self.log_path = logdir / f"{type(self).__name__.lower()}-{name}-{time.monotonic_ns()}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Worker:
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> CeleryProcess:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "agents_project", "worker",
-                "-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues,
-                "-n", f"{self.name}@%h", "-l", "info",
-                "--without-mingle", "--without-gossip", "--without-heartbeat",
-            ],
+            [sys.executable, "-m", "celery", "-A", "agents_project", *self.argv()],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
-        wait_until(self._ready, timeout=60, what=f"worker {self.name} to be ready")
+        )
+        wait_until(self._ready, timeout=60, what=f"{self.name} to be ready")
         return self
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            pytest.fail(f"worker {self.name} exited early:\n{self.log()}")
-        return b" ready." in self.log_path.read_bytes()
+            pytest.fail(f"{self.name} exited early:\n{self.log()}")
+        return self.ready_marker in self.log_path.read_bytes()
 
     def log(self, tail: int | None = 5000) -> str:
         text = self.log_path.read_text(errors="replace")
@@ -161,7 +153,7 @@ class Worker:
         return self.process.pid
 
     def kill(self) -> None:
-        """SIGKILL the whole worker: no warm shutdown, no acks, nothing restored."""
+        """SIGKILL the whole process group: no warm shutdown, no acks, nothing restored."""
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
@@ -177,6 +169,33 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+
+class Worker(CeleryProcess):
+    ready_marker = b" ready."
+
+    def __init__(
+        self, *, queues: str, pool: str = "threads", concurrency: int = 4, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.queues = queues
+        self.pool = pool
+        self.concurrency = concurrency
+
+    def argv(self) -> list[str]:
+        return [
+            "worker", "-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues,
+            "-n", f"{self.name}@%h", "-l", "info",
+            "--without-mingle", "--without-gossip", "--without-heartbeat",
+        ]  # fmt: skip
+
+
+class Beat(CeleryProcess):
+    ready_marker = b"beat: Starting"
+
+    def argv(self) -> list[str]:
+        schedule = self.log_path.with_suffix(".schedule")
+        return ["beat", "-l", "info", "-s", str(schedule)]
 
 
 def _test_database_url() -> str:
@@ -204,11 +223,35 @@ def worker_factory(
     def start(name: str, queues: str = "default,maintenance", **kwargs: Any) -> Worker:
         w = Worker(name=name, queues=queues, database_url=database_url, logdir=logdir, **kwargs)
         started.append(w)
-        return w.start()
+        w.start()
+        return w
 
     yield start
     for w in started:
         w.stop()
+
+
+@pytest.fixture
+def beat_factory(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Beat]]:
+    """Start celery beat processes (DatabaseScheduler); stopped when the test ends."""
+    logdir = tmp_path_factory.mktemp("beat")
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    started: list[Beat] = []
+
+    def start(name: str, **kwargs: Any) -> Beat:
+        b = Beat(name=name, database_url=database_url, logdir=logdir, **kwargs)
+        started.append(b)
+        b.start()
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
 
 
 @pytest.fixture(scope="session")

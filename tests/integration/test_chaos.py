@@ -16,7 +16,7 @@ from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
 from events.recovery import sweep
 from events.tasks import send_delivery
-from tests.conftest import RedisServer, Worker, wait_until
+from tests.conftest import Beat, RedisServer, Worker, wait_until
 from tests.testapp.models import HandlerCall, SideEffect
 
 pytestmark = [pytest.mark.worker, pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
@@ -149,3 +149,29 @@ def test_duplicate_messages_run_the_handler_once(
     # then each handler ran once
     calls = sorted(HandlerCall.objects.filter(event_id=str(event.id)).values_list("handler"))
     assert calls == [("test.notify",), ("test.rebook",)]
+
+
+def test_beat_runs_the_sweeper_that_recovers_a_flushed_queue(
+    worker_factory: Callable[..., Worker],
+    beat_factory: Callable[..., Beat],
+    redis_server: RedisServer,
+    routes: None,
+    api_source: Source,
+) -> None:
+    # given queued deliveries that Redis then loses
+    events = [
+        publish(source=api_source, type="test.chaos", payload={"i": i}).event for i in range(5)
+    ]
+    redis_server.client().flushall()
+
+    # when beat and a worker run with a one-second sweep interval and grace
+    fast_sweep = {"SWITCHYARD_SWEEP_INTERVAL": "1", "SWITCHYARD_SWEEP_GRACE": "1"}
+    chaos_worker = worker_factory("beat-swept", queues="chaos,maintenance", env=fast_sweep)
+    beat = beat_factory("beat", env=fast_sweep)
+
+    # then, with no test code calling the sweeper, every event reaches a final state
+    wait_until(lambda: _all_processed(events), timeout=60, what="beat's sweeper to recover all")
+    beat.stop()
+    chaos_worker.stop()
+    assert "Sending due task switchyard-sweeper (events.sweep)" in beat.log(tail=None)
+    assert SideEffect.objects.filter(handler="test.chaos").count() == 5
