@@ -64,3 +64,18 @@ def emitter(ctx: HandlerContext) -> dict[str, Any]:
     record(ctx)
     ctx.emit("test.emitted", {"parent": ctx.event.id})
     return {"emitted": 1}
+
+
+@handler("test.unexpected", on=["test.unexpected"], max_attempts=2, backoff_base=0.01)
+def unexpected(ctx: HandlerContext) -> None:
+    raise ValueError("surprise")
+
+
+@handler("test.retry_after", on=["test.retry_after"], max_attempts=3)
+def retry_after(ctx: HandlerContext) -> None:
+    raise TransientError("rate limited", retry_after=42)
+
+
+@handler("test.bad_outcome", on=["test.bad_outcome"], max_attempts=3)
+def bad_outcome(ctx: HandlerContext) -> dict[str, Any]:
+    return {"when": object()}
