@@ -1,0 +1,91 @@
+"""Dead letters: deliveries that used up their attempts, each one click from a requeue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
+
+from ..models import DeadLetter, Delivery, DeliveryStatus
+from .common import HandlerFilter, requeue_and_report, truncate
+from .pipeline import DeliveryAdmin, ErrorClassFilter
+
+
+class DeadErrorClassFilter(ErrorClassFilter):
+    statuses = (DeliveryStatus.DEAD_LETTERED,)
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(DeliveryAdmin):
+    list_display = (
+        "delivery",
+        "event_link",
+        "handler",
+        "error_class",
+        "short_error",
+        "attempts",
+        "finished_at",
+        "requeue_button",
+    )
+    list_display_links = None
+    list_filter = (HandlerFilter, DeadErrorClassFilter)
+    ordering = ("-finished_at",)
+    search_help_text = "Delivery id, event id (full UUID) or handler."
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        # Served by the partial index "delivery_dead".
+        return super().get_queryset(request).filter(status=DeliveryStatus.DEAD_LETTERED)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if self.has_requeue_permission(request):
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "requeue_button")
+
+    def get_urls(self) -> list[URLPattern]:
+        requeue_url = path(
+            "<int:pk>/requeue/",
+            self.admin_site.admin_view(self.requeue_view),
+            name="events_deadletter_requeue",
+        )
+        return [requeue_url, *super().get_urls()]
+
+    @admin.display(description="delivery", ordering="id")
+    def delivery(self, obj: Delivery) -> SafeString:
+        url = reverse("admin:events_delivery_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.pk)
+
+    @admin.display(description="last error")
+    def short_error(self, obj: Delivery) -> str:
+        return truncate(obj.last_error, 120)
+
+    @admin.display(description="")
+    def requeue_button(self, obj: Delivery) -> SafeString:
+        # A submit button of the change list's own form (which carries the CSRF token),
+        # posted to this row's requeue URL: no nested forms, no JavaScript.
+        url = reverse("admin:events_deadletter_requeue", args=[obj.pk])
+        return format_html(
+            '<button type="submit" class="button" form="changelist-form" formmethod="post" '
+            'formaction="{}">Requeue</button>',
+            url,
+        )
+
+    def requeue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST only: requeue one dead letter and return to the list it was clicked in."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        requeue_and_report(self, request, [pk], 1)
+        changelist = reverse("admin:events_deadletter_changelist")
+        referer = request.headers.get("referer", "")
+        back_to_list = url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ) and referer.split("?", 1)[0].endswith(changelist)
+        return HttpResponseRedirect(referer if back_to_list else changelist)

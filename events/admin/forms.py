@@ -1,0 +1,175 @@
+"""Admin forms that check what the database constraints and the pipeline would refuse later,
+and say so next to the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils.text import slugify
+
+from handlers import registry
+
+from ..models import Route, Source
+from ..webhooks import all_kind_names, get_kind
+
+# Newest first; the webhook kinds accept the two newest while a sender switches over
+# (events.webhooks.hmac.ROTATION_SECRETS).
+MAX_SECRETS = 2
+
+
+def mask_secret(secret: str) -> str:
+    """Enough to tell secrets apart, never enough to use one: the last four characters of a
+    long secret, nothing of a short one."""
+    return "•" * 8 + (secret[-4:] if len(secret) >= 16 else "")
+
+
+class SourceForm(forms.ModelForm):
+    """Secrets are write-only: a new one is added in front, the stored ones are never sent to
+    the browser."""
+
+    kind = forms.ChoiceField(choices=())
+    new_secret = forms.CharField(
+        required=False,
+        label="New secret",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=(
+            "Becomes the current signing secret; the previous one stays accepted until you "
+            "drop it, so senders can switch over without failed deliveries."
+        ),
+    )
+    drop_old_secrets = forms.BooleanField(
+        required=False,
+        label="Drop old secrets",
+        help_text="Keep only the newest secret (finish a rotation).",
+    )
+
+    class Meta:
+        model = Source
+        fields = ("slug", "kind", "enabled", "description", "settings")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind_field = self.fields["kind"]
+        assert isinstance(kind_field, forms.ChoiceField)
+        kind_field.choices = [(name, name) for name in all_kind_names()]
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data["slug"]
+        if slugify(slug) != slug:
+            raise forms.ValidationError("Use lowercase letters, digits, dashes and underscores.")
+        return slug
+
+    def clean_settings(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("settings")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Must be a JSON object, e.g. {"header": "X-Signature"}.')
+        return value
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        kind = self.cleaned_data.get("kind")
+        if kind and get_kind(kind) is not None and not self.rotated_secrets():
+            self.add_error("new_secret", f"A {kind} source needs a signing secret.")
+        return cleaned
+
+    def rotated_secrets(self) -> list[str]:
+        """The secrets to store: the new one first, then the newest old one, unless dropped."""
+        secrets = list(self.instance.secrets or [])
+        new = self.cleaned_data.get("new_secret") or ""
+        if new:
+            secrets = [new, *(s for s in secrets if s != new)]
+        if self.cleaned_data.get("drop_old_secrets"):
+            secrets = secrets[:1]
+        return secrets[:MAX_SECRETS]
+
+    def save(self, commit: bool = True) -> Source:
+        self.instance.secrets = self.rotated_secrets()
+        source: Source = super().save(commit=commit)
+        return source
+
+
+class RouteForm(forms.ModelForm):
+    handler = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Route
+        fields = (
+            "name",
+            "event_type",
+            "payload_filter",
+            "handler",
+            "enabled",
+            "max_attempts",
+            "backoff_base",
+            "backoff_max",
+            "backoff_jitter",
+            "time_limit",
+            "queue",
+            "stale_after",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        handler_field = self.fields["handler"]
+        assert isinstance(handler_field, forms.ChoiceField)
+        handler_field.choices = [("", "---------")] + [
+            (spec.name, f"{spec.name}: {spec.description}" if spec.description else spec.name)
+            for spec in registry.all_handlers()
+        ]
+
+    def clean_payload_filter(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("payload_filter")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                'Must be a JSON object, e.g. {"action": ["opened", "reopened"]}.'
+            )
+        return value
+
+    def clean_time_limit(self) -> int:
+        value: int = self.cleaned_data["time_limit"]
+        limit = settings.SWITCHYARD_MAX_TIME_LIMIT
+        if value < 1:
+            raise forms.ValidationError("Must be at least 1 second.")
+        if value > limit:
+            raise forms.ValidationError(
+                f"At most {limit} seconds (SWITCHYARD_MAX_TIME_LIMIT); the broker's visibility "
+                "timeout is sized for it."
+            )
+        return value
+
+    def clean_backoff_base(self) -> float:
+        value: float = self.cleaned_data["backoff_base"]
+        if value < 0:
+            raise forms.ValidationError("Must not be negative.")
+        return value
+
+    def clean_backoff_max(self) -> float:
+        value: float = self.cleaned_data["backoff_max"]
+        limit = settings.SWITCHYARD_MAX_BACKOFF
+        if value > limit:
+            raise forms.ValidationError(
+                f"At most {limit} seconds (SWITCHYARD_MAX_BACKOFF); the broker's visibility "
+                "timeout is sized for it."
+            )
+        return value
+
+    def clean_backoff_jitter(self) -> float:
+        value: float = self.cleaned_data["backoff_jitter"]
+        if not 0 <= value <= 1:
+            raise forms.ValidationError("Must be between 0 and 1.")
+        return value
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        base = self.cleaned_data.get("backoff_base")
+        cap = self.cleaned_data.get("backoff_max")
+        if base is not None and cap is not None and cap < base:
+            self.add_error("backoff_max", "Must not be less than the backoff base.")
+        return cleaned

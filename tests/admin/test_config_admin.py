@@ -1,0 +1,471 @@
+"""The admin for sources, routes and API tokens: secrets stay hidden, forms refuse bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.test import Client
+from django.urls import reverse
+
+from events.models import ApiToken, Route, Source
+from events.tokens import authenticate, create_token
+from events.webhooks import all_kind_names
+
+pytestmark = pytest.mark.django_db
+
+CURRENT = "whsec-current-0123456789-ABCD"
+PREVIOUS = "whsec-previous-9876543210-WXYZ"
+NEWEST = "whsec-newest-5555555555-QRST"
+SOURCES = reverse("admin:events_source_changelist")
+ROUTES = reverse("admin:events_route_changelist")
+TOKENS = reverse("admin:events_apitoken_changelist")
+MAX_TIME_LIMIT = settings.SWITCHYARD_MAX_TIME_LIMIT
+MAX_BACKOFF = settings.SWITCHYARD_MAX_BACKOFF
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def form_errors(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, "the form was accepted"
+    return {
+        name: list(errors) for name, errors in response.context["adminform"].form.errors.items()
+    }
+
+
+# --- Sources -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(db: None) -> Source:
+    return Source.objects.create(
+        slug="shop", kind="hmac", secrets=[CURRENT, PREVIOUS], description="Shop orders"
+    )
+
+
+def source_form(source: Source, **changes: Any) -> dict[str, Any]:
+    return {
+        "slug": source.slug,
+        "kind": source.kind,
+        "enabled": "on" if source.enabled else "",
+        "description": source.description,
+        "settings": "{}",
+        # What the browser sends back for a field with a callable default.
+        "initial-settings": "{}",
+        "new_secret": "",
+        **changes,
+    }
+
+
+def change_url(source: Source) -> str:
+    return reverse("admin:events_source_change", args=[source.pk])
+
+
+def test_source_pages_never_show_a_secret(admin_client: Client, source: Source) -> None:
+    # given a rotation done through the admin, so the history has an entry
+    admin_client.post(change_url(source), source_form(source, new_secret=NEWEST))
+    source.refresh_from_db()
+    assert source.secrets == [NEWEST, CURRENT]
+    pages = [
+        SOURCES,
+        change_url(source),
+        reverse("admin:events_source_history", args=[source.pk]),
+        reverse("admin:events_source_delete", args=[source.pk]),
+        f"{SOURCES}?q=shop",
+        reverse("admin:index"),
+    ]
+
+    # when every page about it is fetched
+    answers = {url: admin_client.get(url) for url in pages}
+
+    # then each renders and none holds any secret, old or new, or a large part of one
+    assert {url: r.status_code for url, r in answers.items()} == dict.fromkeys(pages, 200)
+    for url, response in answers.items():
+        html = response.content.decode()
+        for secret in (CURRENT, PREVIOUS, NEWEST):
+            assert secret not in html, url
+            assert secret[:-4] not in html, url
+    assert "••••••••QRST (current), ••••••••ABCD (previous)" in answers[SOURCES].content.decode()
+    assert 'name="secrets"' not in answers[change_url(source)].content.decode()
+    assert 'name="new_secret"' in answers[change_url(source)].content.decode()
+    entries = LogEntry.objects.filter(object_id=str(source.pk))
+    assert [e.get_change_message() for e in entries] == ["Changed New secret."]
+
+
+def test_short_secrets_are_masked_completely(admin_client: Client, hmac_source: Source) -> None:
+    html = admin_client.get(SOURCES).content.decode()
+
+    assert "•••••••• (current), •••••••• (previous)" in html
+    assert "new-secret" not in html
+    assert "old-secret" not in html
+
+
+def test_a_new_secret_goes_first_and_only_two_are_kept(
+    admin_client: Client, source: Source
+) -> None:
+    response = admin_client.post(change_url(source), source_form(source, new_secret=NEWEST))
+
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.secrets == [NEWEST, CURRENT]
+
+
+def test_drop_old_secrets_keeps_only_the_newest(admin_client: Client, source: Source) -> None:
+    response = admin_client.post(change_url(source), source_form(source, drop_old_secrets="on"))
+
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.secrets == [CURRENT]
+
+
+def test_new_secret_and_drop_old_at_once_leaves_only_the_new_one(
+    admin_client: Client, source: Source
+) -> None:
+    admin_client.post(
+        change_url(source), source_form(source, new_secret=NEWEST, drop_old_secrets="on")
+    )
+
+    source.refresh_from_db()
+    assert source.secrets == [NEWEST]
+
+
+def test_saving_without_a_new_secret_keeps_the_secrets(
+    admin_client: Client, source: Source
+) -> None:
+    admin_client.post(change_url(source), source_form(source, description="Renamed"))
+
+    source.refresh_from_db()
+    assert (source.description, source.secrets) == ("Renamed", [CURRENT, PREVIOUS])
+
+
+def test_add_source_with_a_secret(admin_client: Client, db: None) -> None:
+    response = admin_client.post(
+        reverse("admin:events_source_add"),
+        {
+            "slug": "billing",
+            "kind": "hmac",
+            "enabled": "on",
+            "settings": "{}",
+            "new_secret": NEWEST,
+        },
+    )
+
+    assert response.status_code == 302
+    created = Source.objects.get(slug="billing")
+    assert (created.kind, created.enabled, created.secrets) == ("hmac", True, [NEWEST])
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({"new_secret": ""}, {"new_secret": ["A hmac source needs a signing secret."]}),
+        (
+            {"slug": "Bad Slug"},
+            {
+                "slug": [
+                    "Enter a valid “slug” consisting of letters, numbers, underscores or hyphens."
+                ]
+            },
+        ),
+        (
+            {"slug": "Shop"},
+            {"slug": ["Use lowercase letters, digits, dashes and underscores."]},
+        ),
+        (
+            {"kind": "carrier-pigeon"},
+            {
+                "kind": [
+                    "Select a valid choice. carrier-pigeon is not one of the available choices."
+                ]
+            },
+        ),
+        (
+            {"settings": "[1]"},
+            {"settings": ['Must be a JSON object, e.g. {"header": "X-Signature"}.']},
+        ),
+    ],
+)
+def test_add_source_refuses_bad_input(
+    admin_client: Client, db: None, changes: dict[str, str], errors: dict[str, list[str]]
+) -> None:
+    form = {"slug": "billing", "kind": "hmac", "settings": "{}", "new_secret": NEWEST, **changes}
+
+    response = admin_client.post(reverse("admin:events_source_add"), form)
+
+    assert form_errors(response) == errors
+    assert NEWEST not in response.content.decode()
+    assert not Source.objects.filter(slug__iexact="billing").exists()
+
+
+def test_api_source_needs_no_secret(admin_client: Client, db: None) -> None:
+    response = admin_client.post(
+        reverse("admin:events_source_add"), {"slug": "partner-api", "kind": "api", "settings": "{}"}
+    )
+
+    assert response.status_code == 302
+    assert Source.objects.get(slug="partner-api").secrets == []
+
+
+def test_kind_choices_are_the_known_kinds(admin_client: Client, db: None) -> None:
+    response = admin_client.get(reverse("admin:events_source_add"))
+
+    field = response.context["adminform"].form.fields["kind"]
+    assert [value for value, _ in field.choices] == all_kind_names()
+    assert {"api", "hmac", "internal"} <= set(all_kind_names())
+
+
+def test_enable_and_disable_actions(admin_client: Client, source: Source) -> None:
+    other = Source.objects.create(slug="crm", kind="api", enabled=False)
+    both = [source.pk, other.pk]
+
+    disabled = admin_client.post(
+        SOURCES, {"action": "disable", "_selected_action": both}, follow=True
+    )
+    enabled = admin_client.post(
+        SOURCES, {"action": "enable", "_selected_action": both}, follow=True
+    )
+
+    assert messages_of(disabled) == ["Disabled 1 source(s)."]
+    assert messages_of(enabled) == ["Enabled 2 source(s)."]
+    assert list(Source.objects.order_by("slug").values_list("slug", "enabled")) == [
+        ("crm", True),
+        ("shop", True),
+    ]
+
+
+# --- Routes ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def route(db: None) -> Route:
+    return Route.objects.create(
+        name="rebook cancellations", event_type="scenario.reservation.*", handler="test.rebook"
+    )
+
+
+def route_form(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "rebook cancellations",
+        "event_type": "scenario.reservation.*",
+        "payload_filter": "{}",
+        "handler": "test.rebook",
+        "enabled": "on",
+        "max_attempts": "5",
+        "backoff_base": "2.0",
+        "backoff_max": "600",
+        "backoff_jitter": "0.25",
+        "time_limit": "60",
+        "queue": "default",
+        "stale_after": "",
+        **changes,
+    }
+
+
+def test_route_pages_render(admin_client: Client, route: Route, routes: None) -> None:
+    pages = [
+        ROUTES,
+        reverse("admin:events_route_change", args=[route.pk]),
+        reverse("admin:events_route_add"),
+        f"{ROUTES}?handler=test.rebook&enabled__exact=1&managed__exact=0",
+    ]
+
+    assert {url: admin_client.get(url).status_code for url in pages} == dict.fromkeys(pages, 200)
+
+
+def test_route_filters(admin_client: Client, route: Route, routes: None) -> None:
+    response = admin_client.get(f"{ROUTES}?handler=test.rebook&managed__exact=0")
+
+    assert [r.name for r in response.context["cl"].result_list] == ["rebook cancellations"]
+
+
+def test_route_handler_choices_are_the_registered_handlers(admin_client: Client, db: None) -> None:
+    from handlers.registry import all_handlers
+
+    response = admin_client.get(reverse("admin:events_route_add"))
+
+    field = response.context["adminform"].form.fields["handler"]
+    assert [value for value, _ in field.choices] == ["", *(s.name for s in all_handlers())]
+
+
+def test_route_form_saves_valid_changes(admin_client: Client, route: Route) -> None:
+    response = admin_client.post(
+        reverse("admin:events_route_change", args=[route.pk]),
+        route_form(
+            handler="test.notify",
+            time_limit=str(MAX_TIME_LIMIT),
+            backoff_max=str(MAX_BACKOFF),
+            payload_filter='{"guest": ["Ann", "Bo"]}',
+        ),
+    )
+
+    assert response.status_code == 302
+    route.refresh_from_db()
+    assert (route.handler, route.time_limit, route.backoff_max, route.payload_filter) == (
+        "test.notify",
+        MAX_TIME_LIMIT,
+        float(MAX_BACKOFF),
+        {"guest": ["Ann", "Bo"]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        (
+            {"handler": "nobody.home"},
+            {
+                "handler": [
+                    "Select a valid choice. nobody.home is not one of the available choices."
+                ]
+            },
+        ),
+        (
+            {"time_limit": str(MAX_TIME_LIMIT + 1)},
+            {
+                "time_limit": [
+                    f"At most {MAX_TIME_LIMIT} seconds (SWITCHYARD_MAX_TIME_LIMIT); the broker's "
+                    "visibility timeout is sized for it."
+                ]
+            },
+        ),
+        ({"time_limit": "0"}, {"time_limit": ["Must be at least 1 second."]}),
+        (
+            {"backoff_max": str(MAX_BACKOFF + 0.5)},
+            {
+                "backoff_max": [
+                    f"At most {MAX_BACKOFF} seconds (SWITCHYARD_MAX_BACKOFF); the broker's "
+                    "visibility timeout is sized for it."
+                ]
+            },
+        ),
+        (
+            {"backoff_base": "10", "backoff_max": "5"},
+            {"backoff_max": ["Must not be less than the backoff base."]},
+        ),
+        ({"backoff_jitter": "1.5"}, {"backoff_jitter": ["Must be between 0 and 1."]}),
+        (
+            {"payload_filter": '["opened"]'},
+            {"payload_filter": ['Must be a JSON object, e.g. {"action": ["opened", "reopened"]}.']},
+        ),
+        ({"payload_filter": "{oops"}, {"payload_filter": ["Enter a valid JSON."]}),
+        (
+            {"max_attempts": "0"},
+            {"max_attempts": ["Ensure this value is greater than or equal to 1."]},
+        ),
+    ],
+)
+def test_route_form_refuses_bad_input(
+    admin_client: Client, route: Route, changes: dict[str, str], errors: dict[str, list[str]]
+) -> None:
+    response = admin_client.post(
+        reverse("admin:events_route_change", args=[route.pk]), route_form(**changes)
+    )
+
+    assert form_errors(response) == errors
+    route.refresh_from_db()
+    assert (route.handler, route.time_limit, route.backoff_max) == ("test.rebook", 60, 600.0)
+
+
+def test_enabled_is_editable_in_the_route_list(admin_client: Client, route: Route) -> None:
+    # given a route whose handler is no longer registered: it can still be switched off
+    Route.objects.filter(pk=route.pk).update(handler="retired.handler")
+    rows = list(Route.objects.order_by("name"))
+    form: dict[str, Any] = {
+        "form-TOTAL_FORMS": str(len(rows)),
+        "form-INITIAL_FORMS": str(len(rows)),
+        "_save": "Save",
+    }
+    for index, row in enumerate(rows):
+        form[f"form-{index}-id"] = str(row.pk)
+        if row.enabled and row.pk != route.pk:
+            form[f"form-{index}-enabled"] = "on"
+
+    response = admin_client.post(ROUTES, form)
+
+    assert response.status_code == 302
+    assert {r.pk: r.enabled for r in Route.objects.all()} == {
+        row.pk: row.enabled and row.pk != route.pk for row in rows
+    }
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+def test_token_pages_never_show_the_digest(admin_client: Client, db: None) -> None:
+    record, token = create_token("ci")
+    pages = [
+        TOKENS,
+        reverse("admin:events_apitoken_change", args=[record.pk]),
+        reverse("admin:events_apitoken_history", args=[record.pk]),
+        reverse("admin:events_apitoken_add"),
+    ]
+
+    answers = {url: admin_client.get(url) for url in pages}
+
+    assert {url: r.status_code for url, r in answers.items()} == dict.fromkeys(pages, 200)
+    for response in answers.values():
+        html = response.content.decode()
+        assert record.digest not in html
+        assert token not in html
+    assert record.prefix in answers[TOKENS].content.decode()
+
+
+def test_adding_a_token_shows_it_once(admin_client: Client, db: None) -> None:
+    # when a token is added
+    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "deploy-bot"})
+
+    # then the page answering the form shows a working token, and nothing stores it
+    assert response.status_code == 200
+    token = response.context["token"]
+    record = ApiToken.objects.get(name="deploy-bot")
+    assert authenticate(f"Bearer {token}") == record
+    assert f'value="{token}"' in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert [str(m) for m in response.context["messages"]] == []
+    history = admin_client.get(reverse("admin:events_apitoken_history", args=[record.pk]))
+    listing = admin_client.get(TOKENS)
+    assert token not in history.content.decode()
+    assert token not in listing.content.decode()
+    assert [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(record.pk))] == [
+        "Added."
+    ]
+
+
+def test_adding_a_token_with_a_taken_name_is_refused(admin_client: Client, db: None) -> None:
+    create_token("ci")
+
+    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "ci"})
+
+    assert form_errors(response) == {"name": ["API token with this Name already exists."]}
+    assert ApiToken.objects.count() == 1
+
+
+def test_revoke_action_is_idempotent(admin_client: Client, db: None) -> None:
+    record, token = create_token("ci")
+    form = {"action": "revoke", "_selected_action": [record.pk]}
+
+    first = admin_client.post(TOKENS, form, follow=True)
+    revoked_at = ApiToken.objects.get(pk=record.pk).revoked_at
+    second = admin_client.post(TOKENS, form, follow=True)
+
+    assert messages_of(first) == ["Revoked 1 token(s)."]
+    assert messages_of(second) == ["Revoked 0 token(s)."]
+    assert revoked_at is not None
+    assert ApiToken.objects.get(pk=record.pk).revoked_at == revoked_at
+    assert authenticate(f"Bearer {token}") is None
+
+
+def test_token_filter_by_state(admin_client: Client, db: None) -> None:
+    create_token("active-one")
+    revoked, _ = create_token("revoked-one")
+    ApiToken.objects.filter(pk=revoked.pk).update(revoked_at="2025-01-01T00:00:00Z")
+
+    active = admin_client.get(f"{TOKENS}?state=active").context["cl"].result_list
+    gone = admin_client.get(f"{TOKENS}?state=revoked").context["cl"].result_list
+
+    assert [t.name for t in active] == ["active-one"]
+    assert [t.name for t in gone] == ["revoked-one"]
