@@ -138,13 +138,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_VISIBILITY_MARGIN = 600
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+# Redis redelivers a message not acked within visibility_timeout; see docs/architecture.md.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": SWITCHYARD_MAX_TIME_LIMIT
     + SWITCHYARD_MAX_BACKOFF
     + CELERY_BROKER_VISIBILITY_MARGIN,
-    "socket_connect_timeout": 5,
-    "socket_timeout": 30,
 }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 5, "socket_timeout": 30}
 CELERY_BEAT_SCHEDULE = {
     "switchyard-sweeper": {
         "task": "events.sweep",

@@ -38,8 +38,25 @@ class PublishResult:
     deliveries: int
 
 
+NUL_MESSAGE = "contains a NUL character (\\u0000)"
+SURROGATE_MESSAGE = "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode"
+
+
+def _text_problem(text: str) -> str | None:
+    """Why PostgreSQL cannot store this string, if it cannot: a NUL, or a lone surrogate
+    (JSON's "\\ud800" decodes to one, and it has no UTF-8 encoding)."""
+    if "\x00" in text:
+        return NUL_MESSAGE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_MESSAGE
+    return None
+
+
 def check_payload(payload: Any) -> None:
-    """Refuse what JSON or PostgreSQL cannot store faithfully: depth, NaN, NUL characters."""
+    """Refuse what JSON or PostgreSQL cannot store faithfully: depth, NaN, NUL characters,
+    lone surrogates."""
     if not isinstance(payload, dict):
         raise PublishError("payload must be a JSON object")
     stack: list[tuple[Any, int]] = [(payload, 1)]
@@ -51,14 +68,14 @@ def check_payload(payload: Any) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise PublishError("payload keys must be strings")
-                if "\x00" in key:
-                    raise PublishError("payload contains a NUL character (\\u0000)")
+                if problem := _text_problem(key):
+                    raise PublishError(f"payload {problem}")
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            if "\x00" in value:
-                raise PublishError("payload contains a NUL character (\\u0000)")
+            if problem := _text_problem(value):
+                raise PublishError(f"payload {problem}")
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise PublishError("payload contains NaN or Infinity, which JSON does not allow")
@@ -69,19 +86,29 @@ def check_payload(payload: Any) -> None:
 
 
 def check_fields(type: Any, external_id: Any, partition_key: Any, schema_version: Any) -> None:
-    if not isinstance(type, str) or not TYPE_RE.match(type):
+    # fullmatch: with match(), "$" also matches before a trailing newline.
+    if not isinstance(type, str) or not TYPE_RE.fullmatch(type):
         raise PublishError(
             "type must be 1-200 characters of letters, digits and . _ : / - "
             "(starting with a letter or digit)"
         )
+    # PostgreSQL cannot store a NUL or a lone surrogate: refuse them here, not as a 500.
     if external_id is not None and (
-        not isinstance(external_id, str) or not 0 < len(external_id) <= 255
+        not isinstance(external_id, str)
+        or not 0 < len(external_id) <= 255
+        or _text_problem(external_id)
     ):
-        raise PublishError("id (external id) must be a string of 1-255 characters")
+        raise PublishError(
+            "id (external id) must be a string of 1-255 characters, without NUL or surrogates"
+        )
     if partition_key is not None and (
-        not isinstance(partition_key, str) or len(partition_key) > 255
+        not isinstance(partition_key, str)
+        or len(partition_key) > 255
+        or _text_problem(partition_key)
     ):
-        raise PublishError("partition_key must be a string of at most 255 characters")
+        raise PublishError(
+            "partition_key must be a string of at most 255 characters, without NUL or surrogates"
+        )
     if (
         not isinstance(schema_version, int)
         or isinstance(schema_version, bool)

@@ -27,6 +27,19 @@ def _lookup(payload: Any, dotted: str) -> Any:
     return value
 
 
+def _same(actual: Any, expected: Any) -> bool:
+    """JSON equality. Python's ``==`` says ``0 == False`` and ``1 == True``; JSON does not."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(
+            _same(actual[key], expected[key]) for key in actual
+        )
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(_same, actual, expected))
+    return bool(actual == expected)
+
+
 def payload_matches(payload: Any, payload_filter: dict[str, Any]) -> bool:
     """Every ``{"dotted.path": expected}`` entry must hold; a list means "any of these"."""
     for path, expected in (payload_filter or {}).items():
@@ -34,9 +47,9 @@ def payload_matches(payload: Any, payload_filter: dict[str, Any]) -> bool:
         if actual is _MISSING:
             return False
         if isinstance(expected, list):
-            if actual not in expected:
+            if not any(_same(actual, option) for option in expected):
                 return False
-        elif actual != expected:
+        elif not _same(actual, expected):
             return False
     return True
 

@@ -31,7 +31,9 @@ def authenticate(authorization: str | None) -> ApiToken | None:
     if scheme.lower() != "bearer" or not token.startswith("sy_") or not token.isascii():
         return None
     parts = token.split("_", 2)
-    if len(parts) != 3:
+    # The prefix is hex (create_token); checking it first keeps a NUL or other junk out of the
+    # query, which PostgreSQL would refuse with an error (a 500) instead of a 401.
+    if len(parts) != 3 or not parts[1] or not all(c in "0123456789abcdef" for c in parts[1]):
         return None
     record = ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
     if record is None or not hmac.compare_digest(record.digest, _digest(token)):

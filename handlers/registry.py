@@ -66,7 +66,7 @@ def handler(
     ``on`` lists event-type globs (``"github.pull_request.*"``); each becomes a Route row on
     ``migrate`` or ``manage.py sync_routes``, which operators may then tune in the admin.
     """
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ValueError(f"handler name {name!r} must match {NAME_RE.pattern}")
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -13,7 +14,7 @@ from ..models import Event, Source
 from ..publish import PublishError, publish
 from ..tokens import authenticate
 from ..webhooks.base import Rejection, envelope, media_type, parse_json_object
-from .common import answer, error, read_body
+from .common import answer, error, method_not_allowed, read_body
 
 log = logging.getLogger("switchyard.ingest")
 
@@ -33,13 +34,18 @@ def _api_source(slug: str | None) -> Source:
     named = Source.objects.filter(slug=slug, enabled=True).first()
     if named is None:
         raise Rejection(400, f"source {slug!r} does not exist or is disabled")
+    if named.kind != "api":
+        # A token must not stand in for a webhook sender's signature.
+        raise Rejection(
+            400, f"source {slug!r} is a {named.kind} source; only api sources take API events"
+        )
     return named
 
 
 @csrf_exempt
 def events(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
-        return error(405, "use POST")
+        return method_not_allowed("POST")
     if authenticate(request.headers.get("Authorization")) is None:
         return error(401, "missing or invalid bearer token")
     try:
@@ -48,15 +54,17 @@ def events(request: HttpRequest) -> JsonResponse:
             raise Rejection(415, "content type must be application/json")
         document = parse_json_object(body)
         incoming = envelope(document)
-        source = _api_source(document.get("source"))
-        result = publish(
-            source=source,
-            type=incoming.type,
-            payload=incoming.payload,
-            external_id=incoming.external_id,
-            partition_key=incoming.partition_key,
-            schema_version=incoming.schema_version,
-        )
+        # One transaction: the "api" source made on first use is not kept if publish() refuses.
+        with transaction.atomic():
+            source = _api_source(document.get("source"))
+            result = publish(
+                source=source,
+                type=incoming.type,
+                payload=incoming.payload,
+                external_id=incoming.external_id,
+                partition_key=incoming.partition_key,
+                schema_version=incoming.schema_version,
+            )
     except Rejection as exc:
         log.info("rejected API publish: %s %s", exc.status, exc.message)
         return error(exc.status, exc.message)
@@ -99,9 +107,10 @@ def event_document(event: Event) -> dict[str, Any]:
     }
 
 
+@csrf_exempt  # token-authenticated; without this a POST gets the CSRF page, not JSON
 def event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
     if request.method != "GET":
-        return error(405, "use GET")
+        return method_not_allowed("GET")
     if authenticate(request.headers.get("Authorization")) is None:
         return error(401, "missing or invalid bearer token")
     try:

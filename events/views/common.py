@@ -18,6 +18,13 @@ def error(http_status: int, message: str, /, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=http_status)
 
 
+def method_not_allowed(allowed: str) -> JsonResponse:
+    """405 with the Allow header HTTP requires on that answer."""
+    response = error(405, f"use {allowed}")
+    response["Allow"] = allowed
+    return response
+
+
 def read_body(request: HttpRequest) -> bytes:
     """Read the raw body, refusing one over the limit before anything hashes or parses it."""
     limit = settings.SWITCHYARD_MAX_BODY_BYTES

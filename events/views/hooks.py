@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -11,18 +12,26 @@ from ..models import Source
 from ..publish import PublishError, publish
 from ..webhooks import get_kind
 from ..webhooks.base import Rejection
-from .common import answer, error, read_body
+from .common import answer, error, method_not_allowed, read_body
 
 log = logging.getLogger("switchyard.ingest")
+
+# What a Source.slug can be. Checked before the lookup: PostgreSQL refuses a NUL in a query
+# parameter, so "/hooks/%00" would otherwise be a 500 rather than a 404.
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 @csrf_exempt
 def receive(request: HttpRequest, slug: str) -> JsonResponse:
     if request.method != "POST":
-        return error(405, "use POST")
+        return method_not_allowed("POST")
     try:
         body = read_body(request)
-        source = Source.objects.filter(slug=slug, enabled=True).first()
+        source = (
+            Source.objects.filter(slug=slug, enabled=True).first()
+            if SLUG_RE.fullmatch(slug)
+            else None
+        )
         kind = get_kind(source.kind) if source is not None else None
         if source is None or kind is None:
             raise Rejection(404, f"no webhook source {slug!r}")

@@ -1,8 +1,9 @@
 """The generic ``hmac`` kind: HMAC-SHA256 of the raw body, hex, in X-Switchyard-Signature.
 
 The body is the envelope ``{"type": ..., "payload": {...}, "id": ..., "partition_key": ...}``.
-The header may carry a ``sha256=`` prefix. Every secret of the source is tried (newest first),
-so a sender can switch to a new secret while the old one still works.
+The header may carry a ``sha256=`` prefix. The source's first two secrets (newest first) are
+tried, so a sender can switch to a new secret while the old one still works; older ones are
+no longer accepted (see Source.secrets).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from .base import Incoming, Rejection, envelope, media_type, parse_json_object
 
 HEADER = "X-Switchyard-Signature"
+# The new secret and the one it replaces.
+ROTATION_SECRETS = 2
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -21,6 +24,9 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signature_matches(secrets: list[str], body: bytes, given: str) -> bool:
+    if not given.isascii():
+        # compare_digest() raises TypeError on non-ASCII str; such a value cannot match anyway.
+        return False
     candidate = given.strip()
     if candidate.lower().startswith("sha256="):
         candidate = candidate[len("sha256=") :]
@@ -44,7 +50,7 @@ class HmacKind:
             raise Rejection(401, f"missing {HEADER} header")
         if not secrets:
             raise Rejection(401, "this source has no secret configured")
-        if not given.isascii() or not signature_matches(secrets, body, given):
+        if not signature_matches(secrets[:ROTATION_SECRETS], body, given):
             raise Rejection(401, "signature does not match")
         if media_type(content_type) not in {"application/json", ""}:
             raise Rejection(415, "content type must be application/json")

@@ -30,12 +30,16 @@ class Command(BaseCommand):
             help="signing secret; give it twice during a rotation (newest first)",
         )
         parser.add_argument("--description", default="")
-        parser.add_argument("--disabled", action="store_true", help="create it disabled")
+        parser.add_argument(
+            "--disabled", action="store_true", help="create it disabled (or disable it)"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         slug = opts["slug"]
-        if slugify(slug) != slug or len(slug) > 64:
-            raise CommandError(f"--slug {slug!r} must be lowercase letters, digits and dashes")
+        if not slug or slugify(slug) != slug or len(slug) > 64:
+            raise CommandError(
+                f"--slug {slug!r} must be 1-64 lowercase letters, digits, dashes or underscores"
+            )
         kind = opts["kind"]
         if kind not in all_kind_names():
             raise CommandError(f"--kind {kind!r} is not one of: {', '.join(all_kind_names())}")
@@ -58,6 +62,8 @@ class Command(BaseCommand):
             )
             if not created:
                 source.kind = kind
+                if opts["disabled"]:
+                    source.enabled = False
                 if secrets:
                     source.secrets = secrets
                 if opts["description"]:

@@ -1,0 +1,96 @@
+"""Routing: type globs, payload filters, one delivery per handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from events.models import Route
+from events.routing import matching_routes, payload_matches
+
+PAYLOAD = {
+    "action": "opened",
+    "pull_request": {"draft": False, "labels": ["bug", "urgent"], "user": {"login": "ann"}},
+    "count": 0,
+    "nothing": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("payload_filter", "expected"),
+    [
+        pytest.param({}, True, id="empty-filter"),
+        pytest.param({"action": "opened"}, True, id="top-level"),
+        pytest.param({"action": "closed"}, False, id="top-level-differs"),
+        pytest.param({"pull_request.user.login": "ann"}, True, id="dotted"),
+        pytest.param({"pull_request.user.login": "bo"}, False, id="dotted-differs"),
+        pytest.param({"pull_request.labels.1": "urgent"}, True, id="list-index"),
+        pytest.param({"pull_request.labels.2": "urgent"}, False, id="list-index-out-of-range"),
+        pytest.param({"action": ["closed", "opened"]}, True, id="any-of"),
+        pytest.param({"action": ["closed", "merged"]}, False, id="none-of"),
+        pytest.param({"action": "opened", "pull_request.draft": True}, False, id="all-must-hold"),
+        pytest.param({"action": "opened", "pull_request.draft": False}, True, id="all-hold"),
+        pytest.param({"missing": None}, False, id="missing-path-is-not-null"),
+        pytest.param({"pull_request.user.login.x": "ann"}, False, id="path-through-a-string"),
+        pytest.param({"nothing": None}, True, id="explicit-null"),
+        pytest.param({"count": 0}, True, id="zero"),
+        pytest.param({"count": 0.0}, True, id="zero-as-float"),
+        pytest.param({"count": False}, False, id="false-is-not-0"),
+        pytest.param({"count": [False, None]}, False, id="false-is-not-0-in-any-of"),
+        pytest.param({"pull_request.draft": 0}, False, id="0-is-not-false"),
+        pytest.param({"pull_request.draft": False}, True, id="false"),
+        pytest.param({"pull_request.labels": [["bug", "urgent"]]}, True, id="list-value"),
+        pytest.param({"pull_request.user": {"login": "ann"}}, True, id="object-value"),
+        pytest.param({"pull_request.user": {"login": "bo"}}, False, id="object-value-differs"),
+    ],
+)
+def test_payload_matches(payload_filter: dict[str, Any], expected: bool) -> None:
+    assert payload_matches(PAYLOAD, payload_filter) is expected
+
+
+def make(name: str, pattern: str, handler: str, **fields: Any) -> Route:
+    return Route.objects.create(name=name, event_type=pattern, handler=handler, **fields)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("pattern", "event_type", "expected"),
+    [
+        ("github.pull_request.*", "github.pull_request.opened", True),
+        ("github.pull_request.*", "github.pull_request", False),
+        ("github.*", "github.pull_request.opened", True),  # fnmatch: * crosses dots
+        ("*", "anything.at.all", True),
+        ("github.?ush", "github.push", True),
+        ("github.[pq]ush", "github.push", True),
+        ("github.push", "github.push", True),
+        ("github.push", "GitHub.push", False),  # case-sensitive
+        ("github.push", "github.pushed", False),
+    ],
+)
+def test_type_glob(pattern: str, event_type: str, expected: bool) -> None:
+    Route.objects.all().delete()
+    make("r", pattern, "h")
+    assert [r.name for r in matching_routes(event_type, {})] == (["r"] if expected else [])
+
+
+@pytest.mark.django_db
+def test_one_route_per_handler_even_if_several_match() -> None:
+    # given
+    Route.objects.all().delete()
+    make("b-second", "order.*", "h.one")
+    make("a-first", "order.created", "h.one")
+    make("c", "order.*", "h.two", payload_filter={"total": 5})
+    make("d", "order.*", "h.three", enabled=False)
+    # when
+    chosen = matching_routes("order.created", {"total": 5})
+    # then the first route by name wins for h.one
+    assert [(r.name, r.handler) for r in chosen] == [("a-first", "h.one"), ("c", "h.two")]
+
+
+@pytest.mark.django_db
+def test_a_handler_whose_first_route_does_not_match_falls_back_to_the_next() -> None:
+    Route.objects.all().delete()
+    make("a", "order.*", "h.one", payload_filter={"total": 99})
+    make("b", "order.*", "h.one")
+    assert [r.name for r in matching_routes("order.created", {"total": 5})] == ["b"]
