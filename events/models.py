@@ -73,6 +73,8 @@ class Event(models.Model):
             models.Index(fields=["status", "-received_at"], name="event_status_recv"),
             models.Index(fields=["-received_at"], name="event_recv"),
             models.Index(fields=["type", "-received_at"], name="event_type_recv"),
+            # The admin's search by external id, across sources.
+            models.Index(fields=["external_id"], name="event_extid"),
         ]
 
     def __str__(self) -> str:
