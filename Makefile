@@ -18,11 +18,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## Create .venv and install Switchyard with its dev tools
 
-demo: install ## Start web + worker + beat with demo data and sample events (Ctrl-C stops)
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up --demo
+demo: install ## Web + worker + beat with a demo source and sample events; Ctrl-C stops (PORT=8000)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up --demo --port $${PORT:-8000}
 
-run: install ## Start web + worker + beat without demo data
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up
+run: install ## Web + worker + beat without demo data; Ctrl-C stops (PORT=8000)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py up --port $${PORT:-8000}
 
 test: install ## Lint, check migrations, then run every test against real services
 	bash scripts/ensure-services

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .broker import transport_options as broker_transport_options
 from .env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,14 +139,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_VISIBILITY_MARGIN = 600
-# Redis redelivers a message not acked within visibility_timeout; see docs/architecture.md.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    "visibility_timeout": SWITCHYARD_MAX_TIME_LIMIT
+# Redis redelivers a message not acked within visibility_timeout (see docs/architecture.md).
+# Only Redis gets Redis options: the SQLAlchemy fallback passes its options to create_engine().
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL,
+    visibility_timeout=SWITCHYARD_MAX_TIME_LIMIT
     + SWITCHYARD_MAX_BACKOFF
     + CELERY_BROKER_VISIBILITY_MARGIN,
-}
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 5, "socket_timeout": 30}
+)
 CELERY_BEAT_SCHEDULE = {
     "switchyard-sweeper": {
         "task": "events.sweep",
