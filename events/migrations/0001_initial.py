@@ -8,197 +8,391 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('prefix', models.CharField(max_length=16, unique=True)),
-                ('digest', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("prefix", models.CharField(max_length=16, unique=True)),
+                ("digest", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['name'],
+                "verbose_name": "API token",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('handler', models.CharField(max_length=100)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('retrying', 'retrying'), ('succeeded', 'succeeded'), ('dead_lettered', 'dead-lettered'), ('skipped', 'skipped')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('total_attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('error_class', models.CharField(blank=True, default='', max_length=200)),
-                ('outcome', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("handler", models.CharField(max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("retrying", "retrying"),
+                            ("succeeded", "succeeded"),
+                            ("dead_lettered", "dead-lettered"),
+                            ("skipped", "skipped"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("total_attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("error_class", models.CharField(blank=True, default="", max_length=200)),
+                ("outcome", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Source',
+            name="Source",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('kind', models.CharField(help_text='How requests are verified and parsed.', max_length=32)),
-                ('secrets', models.JSONField(blank=True, default=list)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('enabled', models.BooleanField(default=True)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        help_text="How requests are verified and parsed.", max_length=32
+                    ),
+                ),
+                ("secrets", models.JSONField(blank=True, default=list)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("enabled", models.BooleanField(default=True)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='DeadLetter',
-            fields=[
-            ],
+            name="DeadLetter",
+            fields=[],
             options={
-                'verbose_name': 'dead letter',
-                'verbose_name_plural': 'dead letters',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "dead letter",
+                "verbose_name_plural": "dead letters",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('events.delivery',),
+            bases=("events.delivery",),
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('external_id', models.CharField(max_length=255)),
-                ('type', models.CharField(max_length=200)),
-                ('schema_version', models.PositiveIntegerField(default=1)),
-                ('partition_key', models.CharField(blank=True, default='', max_length=255)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('status', models.CharField(choices=[('received', 'received'), ('processing', 'processing'), ('failed', 'failed (retrying)'), ('dead_lettered', 'dead-lettered'), ('processed', 'processed'), ('ignored', 'ignored')], default='received', max_length=16)),
-                ('status_changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('emitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='emitted', to='events.delivery')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='events.source')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=255)),
+                ("type", models.CharField(max_length=200)),
+                ("schema_version", models.PositiveIntegerField(default=1)),
+                ("partition_key", models.CharField(blank=True, default="", max_length=255)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "received"),
+                            ("processing", "processing"),
+                            ("failed", "failed (retrying)"),
+                            ("dead_lettered", "dead-lettered"),
+                            ("processed", "processed"),
+                            ("ignored", "ignored"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("status_changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "emitted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="emitted",
+                        to="events.delivery",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="events.source",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='event',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='events.event'),
+            model_name="delivery",
+            name="event",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="deliveries",
+                to="events.event",
+            ),
         ),
         migrations.CreateModel(
-            name='Route',
+            name="Route",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('event_type', models.CharField(help_text='Glob on the event type, e.g. github.pull_request.*', max_length=200)),
-                ('payload_filter', models.JSONField(blank=True, default=dict, help_text='Optional. {"dotted.path": value or [values]}; every entry must match.')),
-                ('handler', models.CharField(max_length=100)),
-                ('enabled', models.BooleanField(default=True)),
-                ('managed', models.BooleanField(default=False, editable=False, help_text="Declared by a handler's @handler(on=...).")),
-                ('max_attempts', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1)])),
-                ('backoff_base', models.FloatField(default=2.0, help_text='Seconds before the second attempt; doubles each time.')),
-                ('backoff_max', models.FloatField(default=600.0, help_text='Cap on one backoff, in seconds.')),
-                ('backoff_jitter', models.FloatField(default=0.25, help_text='Each delay is stretched by a random 0..jitter fraction.')),
-                ('time_limit', models.PositiveIntegerField(default=60, help_text='Seconds one attempt may run.')),
-                ('queue', models.CharField(default='default', max_length=64)),
-                ('stale_after', models.PositiveIntegerField(blank=True, help_text='Seconds after which an event not yet handled is skipped as stale.', null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "event_type",
+                    models.CharField(
+                        help_text="Glob on the event type, e.g. github.pull_request.*",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "payload_filter",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Optional. {"dotted.path": value or [values]}; every entry must match.',
+                    ),
+                ),
+                ("handler", models.CharField(max_length=100)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "managed",
+                    models.BooleanField(
+                        default=False,
+                        editable=False,
+                        help_text="Declared by a handler's @handler(on=...).",
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveSmallIntegerField(
+                        default=5, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "backoff_base",
+                    models.FloatField(
+                        default=2.0,
+                        help_text="Seconds before the second attempt; doubles each time.",
+                    ),
+                ),
+                (
+                    "backoff_max",
+                    models.FloatField(default=600.0, help_text="Cap on one backoff, in seconds."),
+                ),
+                (
+                    "backoff_jitter",
+                    models.FloatField(
+                        default=0.25,
+                        help_text="Each delay is stretched by a random 0..jitter fraction.",
+                    ),
+                ),
+                (
+                    "time_limit",
+                    models.PositiveIntegerField(
+                        default=60, help_text="Seconds one attempt may run."
+                    ),
+                ),
+                ("queue", models.CharField(default="default", max_length=64)),
+                (
+                    "stale_after",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seconds after which an event not yet handled is skipped as stale.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('max_attempts__gte', 1)), name='route_attempts_min'), models.CheckConstraint(condition=models.Q(('time_limit__gte', 1)), name='route_time_limit_min'), models.CheckConstraint(condition=models.Q(('backoff_base__gte', 0), ('backoff_max__gte', models.F('backoff_base'))), name='route_backoff_range'), models.CheckConstraint(condition=models.Q(('backoff_jitter__gte', 0), ('backoff_jitter__lte', 1)), name='route_jitter_range')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("max_attempts__gte", 1)), name="route_attempts_min"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("time_limit__gte", 1)), name="route_time_limit_min"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("backoff_base__gte", 0), ("backoff_max__gte", models.F("backoff_base"))
+                        ),
+                        name="route_backoff_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("backoff_jitter__gte", 0), ("backoff_jitter__lte", 1)),
+                        name="route_jitter_range",
+                    ),
+                ],
             },
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='route',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='events.route'),
+            model_name="delivery",
+            name="route",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deliveries",
+                to="events.route",
+            ),
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('lost', 'lost (worker gone)')], default='running', max_length=16)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('outcome', models.JSONField(blank=True, null=True)),
-                ('error_class', models.CharField(blank=True, default='', max_length=200)),
-                ('error_message', models.TextField(blank=True, default='')),
-                ('traceback', models.TextField(blank=True, default='')),
-                ('retry_delay', models.FloatField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, default='', max_length=200)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_set', to='events.delivery')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("lost", "lost (worker gone)"),
+                        ],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("outcome", models.JSONField(blank=True, null=True)),
+                ("error_class", models.CharField(blank=True, default="", max_length=200)),
+                ("error_message", models.TextField(blank=True, default="")),
+                ("traceback", models.TextField(blank=True, default="")),
+                ("retry_delay", models.FloatField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_set",
+                        to="events.delivery",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['delivery', 'number'],
-                'constraints': [models.UniqueConstraint(fields=('delivery', 'number'), name='attempt_delivery_number')],
+                "ordering": ["delivery", "number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("delivery", "number"), name="attempt_delivery_number"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'retrying'])), fields=['next_attempt_at'], name='delivery_waiting'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "retrying"])),
+                fields=["next_attempt_at"],
+                name="delivery_waiting",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('status', 'running')), fields=['lease_expires_at'], name='delivery_running'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("status", "running")),
+                fields=["lease_expires_at"],
+                name="delivery_running",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('status', 'dead_lettered')), fields=['-finished_at'], name='delivery_dead'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("status", "dead_lettered")),
+                fields=["-finished_at"],
+                name="delivery_dead",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['status', '-created_at'], name='delivery_status_created'),
+            model_name="delivery",
+            index=models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('event', 'handler'), name='delivery_event_handler'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("event", "handler"), name="delivery_event_handler"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['status', '-received_at'], name='event_status_recv'),
+            model_name="event",
+            index=models.Index(fields=["status", "-received_at"], name="event_status_recv"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['-received_at'], name='event_recv'),
+            model_name="event",
+            index=models.Index(fields=["-received_at"], name="event_recv"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['type', '-received_at'], name='event_type_recv'),
+            model_name="event",
+            index=models.Index(fields=["type", "-received_at"], name="event_type_recv"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['external_id'], name='event_extid'),
+            model_name="event",
+            index=models.Index(fields=["external_id"], name="event_extid"),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(fields=('source', 'external_id'), name='event_source_extid'),
+            model_name="event",
+            constraint=models.UniqueConstraint(
+                fields=("source", "external_id"), name="event_source_extid"
+            ),
         ),
     ]
