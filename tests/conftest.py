@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -101,6 +102,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 # --- Celery workers -----------------------------------------------------------------------
 
 
+RUNNING: list[CeleryProcess] = []
+
+
 class CeleryProcess:
     """A real `celery` process (worker or beat) against the test database and private Redis."""
 
@@ -135,6 +139,7 @@ class CeleryProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        RUNNING.append(self)
         wait_until(self._ready, timeout=60, what=f"{self.name} to be ready")
         return self
 
@@ -158,10 +163,12 @@ class CeleryProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
+        RUNNING.remove(self)
 
     def stop(self) -> None:
         if self.process is None:
             return
+        RUNNING.remove(self)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -188,6 +195,45 @@ class Worker(CeleryProcess):
             "-n", f"{self.name}@%h", "-l", "info",
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
+
+
+def quiesce_workers(redis_server: RedisServer) -> None:
+    """Drop queued messages, revoke what running workers hold, and wait until they are idle.
+
+    A transactional test ends with a TRUNCATE of every table; a worker still writing at that
+    moment can deadlock it. Messages left over from one test must not run in the next.
+    """
+    from agents_project.celery import app
+
+    workers = [w for w in RUNNING if isinstance(w, Worker)]
+    if not workers:
+        return
+    client = redis_server.client()
+    for queue in ("default", "chaos", "maintenance"):
+        client.delete(queue)
+    names = [f"{w.name}@{socket.gethostname()}" for w in workers]
+    inspect = app.control.inspect(destination=names, timeout=2.0)
+    held = [
+        task.get("request", task)["id"]
+        for replies in ((inspect.scheduled() or {}), (inspect.reserved() or {}))
+        for tasks in replies.values()
+        for task in tasks
+    ]
+    if held:
+        app.control.revoke(held, destination=names)
+
+    def idle() -> bool:
+        active = inspect.active() or {}
+        return len(active) == len(names) and not any(active.values())
+
+    wait_until(idle, timeout=60, interval=0.2, what="workers to finish their tasks")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_workers_after_test(redis_server: RedisServer) -> Iterator[None]:
+    # Set up after pytest-django's own autouse fixture, so this runs before its flush.
+    yield
+    quiesce_workers(redis_server)
 
 
 class Beat(CeleryProcess):
