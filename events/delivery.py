@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 import traceback as tb_module
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -83,7 +85,7 @@ def backoff_delay(
     attempt after attempt while retries from many deliveries still spread out.
     """
     r = random.random() if rand is None else rand
-    return min(cap, base * (2 ** (attempt - 1)) * (1 + jitter * r))
+    return min(cap, base * (2 ** min(attempt - 1, 62)) * (1 + jitter * r))
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,17 @@ class Claim:
 _claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
 
 
-def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
-    """Take the delivery for one attempt, or say why this message has nothing to do."""
+def claim(
+    delivery_id: int, *, worker: str = "", message_time_limit: float | None = None
+) -> Claim | Outcome:
+    """Take the delivery for one attempt, or say why this message has nothing to do.
+
+    ``message_time_limit`` is the soft limit the message was sent with; the lease covers it
+    even if the route's limit was lowered since, so a legitimately running attempt is never
+    taken over early.
+    """
     now = timezone.now()
+    grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
     with transaction.atomic():
         delivery = Delivery.objects.select_related("route", "event").filter(id=delivery_id).first()
         if delivery is None:
@@ -119,8 +129,17 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
         lock_event(delivery.event_id)
         delivery.refresh_from_db()
         rs = route_settings(delivery)
-        claimable = (_claimable_waiting & Q(next_attempt_at__lte=now + CLAIM_SKEW)) | Q(
-            status=DeliveryStatus.RUNNING, lease_expires_at__lt=now
+        waiting = delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+        if waiting and delivery.next_attempt_at > now + CLAIM_SKEW:
+            # Early: a copy sent ahead of a retry, or a clock ahead of ours wrote the due time.
+            # Send it again for the due time rather than drop the only message there may be.
+            wait = (delivery.next_attempt_at - now).total_seconds()
+            log.info("delivery %s is due in %.1f s; message re-sent for then", delivery_id, wait)
+            return Outcome(
+                delivery_id, "early", retry_in=wait, queue=rs.queue, time_limit=rs.time_limit
+            )
+        claimable = _claimable_waiting | Q(
+            status=DeliveryStatus.RUNNING, lease_expires_at__lt=now - grace
         )
         current = Delivery.objects.filter(id=delivery_id).filter(claimable)
         if not current.exists():
@@ -140,8 +159,12 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
                 refresh_event_status(delivery.event_id)
                 return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
 
-        if rs.stale_after is not None and delivery.event.received_at < now - timedelta(
-            seconds=rs.stale_after
+        # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
+        requeued = delivery.attempts == 0 and delivery.total_attempts > 0
+        if (
+            rs.stale_after is not None
+            and not requeued
+            and delivery.event.received_at < now - timedelta(seconds=rs.stale_after)
         ):
             current.update(
                 status=DeliveryStatus.SKIPPED,
@@ -153,12 +176,15 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
             refresh_event_status(delivery.event_id)
             return Outcome(delivery_id, DeliveryStatus.SKIPPED)
 
+        lease = max(float(rs.time_limit), float(message_time_limit or 0))
         current.update(
             status=DeliveryStatus.RUNNING,
             attempts=F("attempts") + 1,
             total_attempts=F("total_attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=rs.time_limit),
+            lease_expires_at=now + timedelta(seconds=lease),
             started_at=now if delivery.started_at is None else delivery.started_at,
+            resends=0,
+            resend_after=None,
         )
         delivery.refresh_from_db()
         Attempt.objects.create(
@@ -203,9 +229,11 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
     )
 
 
-def execute(delivery_id: int, *, worker: str = "") -> Outcome:
+def execute(
+    delivery_id: int, *, worker: str = "", message_time_limit: float | None = None
+) -> Outcome:
     """One task run: claim, call the handler outside any transaction, record the result."""
-    claimed = claim(delivery_id, worker=worker)
+    claimed = claim(delivery_id, worker=worker, message_time_limit=message_time_limit)
     if isinstance(claimed, Outcome):
         return claimed
     delivery = claimed.delivery
@@ -214,13 +242,46 @@ def execute(delivery_id: int, *, worker: str = "") -> Outcome:
     ctx = build_context(delivery, claimed.number)
     try:
         if spec is None:
-            raise PermanentError(f"handler {delivery.handler!r} is not registered")
+            # Transient: during a rolling deploy an older worker may not know a new handler.
+            raise TransientError(f"handler {delivery.handler!r} is not registered on {worker!r}")
         result = spec.fn(ctx)
         outcome = _check_outcome(result)
         _check_emitted(ctx.emitted)
-    except Exception as exc:  # noqa: BLE001 - any handler failure is recorded and retried
-        return fail(claimed, exc, tb_module.format_exc(), started)
-    return succeed(claimed, outcome, ctx.emitted, started)
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        # SystemExit and KeyboardInterrupt too: left to Celery, they would leave the message
+        # unacked and the delivery running with no trace of why.
+        recorded = _record(fail, claimed, exc, tb_module.format_exc(), started)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return recorded
+    return _record(succeed, claimed, outcome, ctx.emitted, started)
+
+
+# Pauses between tries to record a result when the database drops the connection. The handler
+# has already run; giving up here would leave the delivery running until the sweeper took it
+# back and ran the handler again.
+RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
+_RecordFn = Callable[..., Outcome]
+
+
+def _record(fn: _RecordFn, *args: Any) -> Outcome:
+    for delay in (*RECORD_RETRY_DELAYS, None):
+        try:
+            return fn(*args)
+        except (OperationalError, InterfaceError):
+            if delay is None:
+                raise
+            log.warning(
+                "recording a result failed on a database error; trying again", exc_info=True
+            )
+            connection.close()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+MAX_OUTCOME_BYTES = 256 * 1024
 
 
 def _check_outcome(result: Any) -> dict[str, Any] | None:
@@ -229,10 +290,24 @@ def _check_outcome(result: Any) -> dict[str, Any] | None:
     if not isinstance(result, dict):
         raise PermanentError(f"handler returned {type(result).__name__}; expected dict or None")
     try:
-        json.dumps(result, allow_nan=False)
+        encoded = json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"handler outcome is not JSON: {exc}") from None
+    if len(encoded) > MAX_OUTCOME_BYTES:
+        raise PermanentError(
+            f"handler outcome is {len(encoded)} bytes; the limit is {MAX_OUTCOME_BYTES}"
+        )
+    try:
+        check_payload(result)
+    except PublishError as exc:
+        raise PermanentError(f"handler outcome cannot be stored: {exc}") from None
     return result
+
+
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: NUL and lone surrogates escaped, not refused."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check_emitted(emitted: list[Emitted]) -> None:
@@ -308,7 +383,8 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
     delivery = claimed.delivery
     rs = claimed.route
     now = timezone.now()
-    message = str(exc) or error_class_name(exc)
+    message = storable(str(exc) or error_class_name(exc))
+    traceback = storable(traceback)
     permanent = isinstance(exc, PermanentError)
     exhausted = claimed.attempts >= rs.max_attempts
     delay: float | None = None

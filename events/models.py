@@ -168,6 +168,10 @@ class Delivery(models.Model):
     total_attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The sweeper's re-sends since the delivery last ran, and when it may re-send again: it
+    # backs off, so a queue nobody consumes does not fill Redis with copies.
+    resends = models.PositiveIntegerField(default=0)
+    resend_after = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     error_class = models.CharField(max_length=200, blank=True, default="")

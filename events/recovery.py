@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .delivery import _mark_lost, route_settings
@@ -42,9 +42,11 @@ def sweep(*, now: datetime | None = None, grace: float | None = None) -> SweepRe
 
     # Running past the time limit plus grace: the worker is gone (or hopelessly late; its
     # late result will be fenced off by total_attempts).
-    running = Delivery.objects.filter(
-        status=DeliveryStatus.RUNNING, lease_expires_at__lt=cutoff
-    ).values_list("id", flat=True)[:batch]
+    running = (
+        Delivery.objects.filter(status=DeliveryStatus.RUNNING, lease_expires_at__lt=cutoff)
+        .order_by("lease_expires_at")
+        .values_list("id", flat=True)[:batch]
+    )
     for delivery_id in list(running):
         result = _take_back(delivery_id, cutoff, now)
         if result == DeliveryStatus.RETRYING:
@@ -56,14 +58,16 @@ def sweep(*, now: datetime | None = None, grace: float | None = None) -> SweepRe
     overdue = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]) & Q(
         next_attempt_at__lt=cutoff
     )
-    not_recently_sent = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)
+    not_recently_sent = (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)) & (
+        Q(resend_after__isnull=True) | Q(resend_after__lt=now)
+    )
     waiting = (
         Delivery.objects.filter(overdue & not_recently_sent)
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:batch]
     )
     for delivery_id in list(waiting):
-        if _resend(delivery_id, overdue & not_recently_sent, now):
+        if _resend(delivery_id, overdue & not_recently_sent, now, grace_s):
             resent += 1
 
     report = SweepReport(resent=resent, recovered=recovered, dead_lettered=dead)
@@ -120,14 +124,30 @@ def _take_back(delivery_id: int, cutoff: datetime, now: datetime) -> str | None:
     return status
 
 
-def _resend(delivery_id: int, condition: Q, now: datetime) -> bool:
+# After this many re-sends without the delivery running, the sweeper warns: most likely no
+# worker consumes the route's queue.
+RESEND_WARN_AFTER = 3
+
+
+def _resend(delivery_id: int, condition: Q, now: datetime, grace: float) -> bool:
     with transaction.atomic():
         delivery = Delivery.objects.select_related("route").filter(id=delivery_id).first()
         if delivery is None:
             return False
-        won = Delivery.objects.filter(Q(id=delivery_id) & condition).update(enqueued_at=now)
+        # Wait longer after each re-send that did not lead to a run: grace, 2x, 4x ... 64x.
+        backoff = timedelta(seconds=max(grace, 1.0) * 2 ** min(delivery.resends, 6))
+        won = Delivery.objects.filter(Q(id=delivery_id) & condition).update(
+            enqueued_at=now, resends=F("resends") + 1, resend_after=now + backoff
+        )
         if won:
             rs = route_settings(delivery)
+            if delivery.resends + 1 >= RESEND_WARN_AFTER:
+                log.warning(
+                    "delivery %s re-sent %d times without running: does a worker consume queue %r?",
+                    delivery_id,
+                    delivery.resends + 1,
+                    rs.queue,
+                )
             jobs = [(delivery_id, rs.queue, rs.time_limit)]
             transaction.on_commit(lambda: enqueue(jobs), robust=True)
     return bool(won)
@@ -156,6 +176,8 @@ def requeue(delivery_ids: Iterable[int]) -> int:
                 enqueued_at=now,
                 finished_at=None,
                 lease_expires_at=None,
+                resends=0,
+                resend_after=None,
             )
             if not won:
                 continue

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import Retry
 from django.db import DatabaseError
 
 from .delivery import execute
@@ -23,9 +22,9 @@ HARD_LIMIT_MARGIN = 10
     name="events.deliver",
     acks_late=True,
     reject_on_worker_lost=True,
-    # Infrastructure trouble before or after the handler (the database went away): Celery's
-    # autoretry with exponential backoff. Handler failures are retried below with the route's
-    # own backoff, counted in the database, not in the message.
+    # Infrastructure trouble around the handler (the database went away before the claim or
+    # for longer than recording retries last): Celery's autoretry with exponential backoff.
+    # Handler failures are retried with the route's own backoff, counted in the database.
     autoretry_for=(DatabaseError,),
     retry_backoff=2,
     retry_backoff_max=60,
@@ -33,33 +32,37 @@ HARD_LIMIT_MARGIN = 10
     max_retries=8,
 )
 def deliver(self: Any, delivery_id: int) -> dict[str, Any]:
-    outcome = execute(int(delivery_id), worker=self.request.hostname or "")
+    hard, soft = self.request.timelimit or (None, None)
+    outcome = execute(
+        int(delivery_id),
+        worker=self.request.hostname or "",
+        message_time_limit=soft or hard,
+    )
     if outcome.retry_in is not None:
-        try:
-            raise self.retry(
-                countdown=outcome.retry_in,
-                max_retries=None,  # the route's max_attempts, counted in the database, decides
-                queue=outcome.queue,
-                soft_time_limit=outcome.time_limit,
-                time_limit=outcome.time_limit + HARD_LIMIT_MARGIN,
-            )
-        except Retry:
-            raise
-        except Exception:
-            # The retry message could not be sent (broker down). The delivery is recorded as
-            # retrying with its due time; the sweeper sends it once that time plus grace passes.
-            log.exception("could not schedule the retry of delivery %s", delivery_id)
+        # A fresh message with a countdown, not self.retry(): the attempt budget lives in the
+        # database, and Celery's own retry counter would cap it at max_retries. If sending
+        # fails, the delivery is recorded as due at next_attempt_at and the sweeper sends it.
+        send_delivery(
+            outcome.delivery_id,
+            queue=outcome.queue,
+            time_limit=outcome.time_limit,
+            countdown=outcome.retry_in,
+        )
     return {"delivery": outcome.delivery_id, "status": outcome.status}
 
 
-def send_delivery(delivery_id: int, *, queue: str, time_limit: int) -> bool:
+def send_delivery(
+    delivery_id: int, *, queue: str, time_limit: int, countdown: float | None = None
+) -> bool:
     """Enqueue one delivery. Returns False (and logs) when the broker cannot be reached."""
+    options: dict[str, Any] = {"countdown": countdown} if countdown is not None else {}
     try:
         deliver.apply_async(
             args=(delivery_id,),
             queue=queue,
             soft_time_limit=time_limit,
             time_limit=time_limit + HARD_LIMIT_MARGIN,
+            **options,
         )
     except Exception:
         log.exception("could not enqueue delivery %s; the sweeper will send it", delivery_id)

@@ -63,6 +63,8 @@ class Migration(migrations.Migration):
                 ("total_attempts", models.PositiveIntegerField(default=0)),
                 ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("resends", models.PositiveIntegerField(default=0)),
+                ("resend_after", models.DateTimeField(blank=True, null=True)),
                 ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
                 ("last_error", models.TextField(blank=True, default="")),
                 ("error_class", models.CharField(blank=True, default="", max_length=200)),

@@ -174,4 +174,24 @@ def test_beat_runs_the_sweeper_that_recovers_a_flushed_queue(
     beat.stop()
     chaos_worker.stop()
     assert "Sending due task switchyard-sweeper (events.sweep)" in beat.log(tail=None)
-    assert SideEffect.objects.filter(handler="test.chaos").count() == 5
+    assert HandlerCall.objects.filter(handler="test.chaos").count() == 5
+
+
+def test_a_handler_calling_sys_exit_does_not_wedge_the_worker(
+    worker_factory: Callable[..., Worker], routes: None, api_source: Source
+) -> None:
+    # given a one-slot worker and a handler that raises SystemExit
+    one_slot = worker_factory("exit", queues="chaos", concurrency=1)
+    bad = publish(source=api_source, type="test.exit", payload={}).event
+    good = publish(source=api_source, type="test.chaos", payload={}).event
+
+    # then the failure is recorded like any other, and the next event still runs
+    wait_until(
+        lambda: _all_processed([good]) and Event.objects.get(id=bad.id).status == "dead_lettered",
+        timeout=30,
+        what="the exiting handler to dead-letter and the next event to run",
+    )
+    one_slot.stop()
+    delivery = Delivery.objects.get(event=bad)
+    assert (delivery.total_attempts, delivery.error_class) == (2, "SystemExit")
+    assert HandlerCall.objects.filter(handler="test.exit").count() == 2

@@ -88,10 +88,11 @@ def test_emitted_events_are_published_with_the_success(
 ) -> None:
     event = publish(source=api_source, type="test.emit", payload={}).event
 
+    # the follow-up is routed to test.child, so it is only processed if it was enqueued
     follow_up = wait_until(
-        lambda: Event.objects.filter(type="test.emitted").first(),
+        lambda: Event.objects.filter(type="test.emitted", status="processed").first(),
         timeout=30,
-        what="the follow-up event",
+        what="the follow-up event to be processed",
     )
 
     parent = Delivery.objects.get(event=event)
@@ -100,4 +101,22 @@ def test_emitted_events_are_published_with_the_success(
     assert follow_up.source.slug == "switchyard"
     assert follow_up.emitted_by_id == parent.id
     assert follow_up.external_id == f"{parent.id}:0"
-    assert follow_up.status == "ignored"
+    child = Delivery.objects.get(event=follow_up)
+    assert (child.handler, child.outcome) == ("test.child", {"parent": str(event.id)})
+
+
+def test_a_route_with_twelve_attempts_uses_all_twelve(
+    worker: Any, routes: None, api_source: Source
+) -> None:
+    # Retries are counted in the database, not by Celery's retry counter (max_retries).
+    event = publish(source=api_source, type="test.always", payload={}).event
+
+    delivery = wait_until(
+        lambda: Delivery.objects.filter(event=event, status="dead_lettered").first(),
+        timeout=60,
+        what="the delivery to use its twelve attempts",
+    )
+
+    assert delivery.total_attempts == 12
+    assert HandlerCall.objects.filter(handler="test.always").count() == 12
+    assert delivery.last_error == "still failing"

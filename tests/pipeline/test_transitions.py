@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from events.delivery import Claim, claim, execute, fail, succeed
+from events.delivery import Claim, Outcome, claim, execute, fail, succeed
 from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
 from events.recovery import requeue, sweep
@@ -47,15 +47,22 @@ def test_second_claim_of_a_running_delivery_does_nothing(source: Source, routes:
     assert Event.objects.get(id=delivery.event_id).status == "processing"
 
 
-def test_a_message_that_arrives_before_the_retry_is_due_does_nothing(
+def test_a_message_that_arrives_before_the_retry_is_due_is_sent_again_for_then(
     source: Source, routes: None
 ) -> None:
     delivery = _delivery(source)
     claimed = _claim(delivery.id)
     fail(claimed, TransientError("later", retry_after=300), "tb", timezone.now())
-    assert getattr(claim(delivery.id), "status", None) == "noop"
+
+    early = claim(delivery.id)
+
+    # then it is not run, and the task is told to send it again for the due time
+    assert isinstance(early, Outcome)
+    assert early.status == "early"
+    assert early.retry_in is not None and 298 <= early.retry_in <= 300
     delivery.refresh_from_db()
-    assert delivery.status == "retrying"
+    assert (delivery.status, delivery.total_attempts) == ("retrying", 1)
+    assert Attempt.objects.filter(delivery=delivery).count() == 1
     assert Event.objects.get(id=delivery.event_id).status == "failed"
 
 
@@ -122,16 +129,25 @@ def test_stale_event_is_skipped(source: Source, routes: None) -> None:
     )
 
 
-def test_unknown_handler_dead_letters_with_a_clear_reason(source: Source) -> None:
-    Route.objects.create(name="ghost", event_type="ghost.*", handler="no.such.handler")
+def test_unknown_handler_is_retried_then_dead_letters_with_a_clear_reason(
+    source: Source,
+) -> None:
+    # given a route naming a handler this worker does not have (a rolling deploy, or a typo)
+    Route.objects.create(
+        name="ghost", event_type="ghost.*", handler="no.such.handler", max_attempts=2
+    )
     event = publish(source=source, type="ghost.walk", payload={}).event
     delivery = Delivery.objects.get(event=event)
 
-    execute(delivery.id)
+    # when it runs: first a retry, since a newer worker may know the handler...
+    assert execute(delivery.id, worker="w1").status == "retrying"
+    Delivery.objects.filter(id=delivery.id).update(next_attempt_at=timezone.now())
+    # ...then, attempts used up, a dead letter that says why
+    assert execute(delivery.id, worker="w1").status == "dead_lettered"
 
     delivery.refresh_from_db()
-    assert delivery.status == "dead_lettered"
-    assert delivery.last_error == "handler 'no.such.handler' is not registered"
+    assert delivery.last_error == "handler 'no.such.handler' is not registered on 'w1'"
+    assert delivery.error_class == "handlers.errors.TransientError"
 
 
 def test_requeue_resets_once_and_a_second_click_does_nothing(

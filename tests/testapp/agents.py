@@ -79,3 +79,44 @@ def retry_after(ctx: HandlerContext) -> None:
 @handler("test.bad_outcome", on=["test.bad_outcome"], max_attempts=3)
 def bad_outcome(ctx: HandlerContext) -> dict[str, Any]:
     return {"when": object()}
+
+
+@handler("test.always", on=["test.always"], max_attempts=12, backoff_base=0.01, backoff_max=0.05)
+def always(ctx: HandlerContext) -> None:
+    """Fails every attempt: exercises long retry budgets."""
+    HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
+    raise TransientError("still failing")
+
+
+@handler("test.exit", on=["test.exit"], max_attempts=2, backoff_base=0.05, queue="chaos")
+def exits(ctx: HandlerContext) -> None:
+    """Calls sys.exit() like a command-line library on bad input."""
+    HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
+    raise SystemExit(3)
+
+
+@handler("test.child", on=["test.emitted"], max_attempts=2)
+def child(ctx: HandlerContext) -> dict[str, Any]:
+    record(ctx)
+    return {"parent": ctx.event.payload.get("parent")}
+
+
+@handler("test.emit_then_fail", on=["test.emit_then_fail"], max_attempts=1)
+def emit_then_fail(ctx: HandlerContext) -> None:
+    ctx.emit("test.emitted", {"parent": ctx.event.id})
+    raise PermanentError("changed my mind")
+
+
+@handler("test.nul_error", on=["test.nul_error"], max_attempts=1)
+def nul_error(ctx: HandlerContext) -> None:
+    raise ValueError("upstream said \x00 and \ud800")
+
+
+@handler("test.nul_outcome", on=["test.nul_outcome"], max_attempts=3)
+def nul_outcome(ctx: HandlerContext) -> dict[str, Any]:
+    return {"text": "a\x00b"}
+
+
+@handler("test.huge_outcome", on=["test.huge_outcome"], max_attempts=3)
+def huge_outcome(ctx: HandlerContext) -> dict[str, Any]:
+    return {"text": "x" * 300_000}

@@ -1,0 +1,179 @@
+"""Recording results: what a handler returns or raises is stored, whatever it contains."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+import events.delivery as delivery_module
+from events.delivery import Claim, claim, execute
+from events.models import Attempt, Delivery, Event, Route, Source
+from events.publish import publish
+from events.recovery import requeue, sweep
+
+
+@pytest.fixture
+def source(db: None) -> Source:
+    return Source.objects.create(slug="recording", kind="api")
+
+
+def _delivery(source: Source, event_type: str, handler: str | None = None) -> Delivery:
+    event = publish(source=source, type=event_type, payload={}).event
+    found = Delivery.objects.filter(event=event)
+    return found.get(handler=handler) if handler else found.get()
+
+
+@pytest.mark.django_db
+def test_nul_and_surrogates_in_an_error_are_stored_escaped(source: Source, routes: None) -> None:
+    delivery = _delivery(source, "test.nul_error")
+
+    assert execute(delivery.id).status == "dead_lettered"
+
+    delivery.refresh_from_db()
+    assert delivery.last_error == "upstream said \\x00 and \\ud800"
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert attempt.error_message == "upstream said \\x00 and \\ud800"
+    assert "\x00" not in attempt.traceback
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("event_type", "reason"),
+    [
+        ("test.nul_outcome", "handler outcome cannot be stored: payload contains a NUL"),
+        ("test.huge_outcome", "handler outcome is 300012 bytes; the limit is 262144"),
+    ],
+)
+def test_an_unstorable_outcome_dead_letters_with_the_reason(
+    source: Source, routes: None, event_type: str, reason: str
+) -> None:
+    delivery = _delivery(source, event_type)
+
+    assert execute(delivery.id).status == "dead_lettered"
+
+    delivery.refresh_from_db()
+    assert delivery.outcome is None
+    assert delivery.last_error.startswith(reason)
+
+
+@pytest.mark.django_db
+def test_a_failed_attempt_publishes_none_of_its_emitted_events(
+    source: Source, routes: None
+) -> None:
+    delivery = _delivery(source, "test.emit_then_fail")
+
+    assert execute(delivery.id).status == "dead_lettered"
+
+    assert not Event.objects.filter(type="test.emitted").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_while_recording_is_retried_not_lost(
+    source: Source, routes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the connection drops once, just as the success is being written
+    delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
+    real = delivery_module.refresh_event_status
+    calls = {"n": 0}
+
+    def drops_once(event_id: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first call is the claim's, the second the success's
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(event_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(delivery_module, "refresh_event_status", drops_once)
+    monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
+
+    # when the delivery runs
+    outcome = execute(delivery.id)
+
+    # then the success is recorded on the second try, and the handler ran once
+    assert outcome.status == "succeeded"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.total_attempts) == ("succeeded", 1)
+    from tests.testapp.models import HandlerCall
+
+    assert HandlerCall.objects.filter(handler="test.rebook").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_handler_raising_system_exit_is_recorded_as_a_failure(
+    source: Source, routes: None
+) -> None:
+    delivery = _delivery(source, "test.exit")
+
+    outcome = execute(delivery.id)
+
+    assert outcome.status == "retrying"
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert (attempt.status, attempt.error_class, attempt.error_message) == (
+        "failed",
+        "SystemExit",
+        "3",
+    )
+
+
+@pytest.mark.django_db
+def test_the_lease_covers_the_message_time_limit_when_the_route_was_lowered(
+    source: Source, routes: None
+) -> None:
+    delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
+    Route.objects.filter(handler="test.rebook").update(time_limit=10)
+    before = timezone.now()
+
+    claimed = claim(delivery.id, message_time_limit=500)
+
+    assert isinstance(claimed, Claim)
+    delivery.refresh_from_db()
+    assert delivery.lease_expires_at is not None
+    lease = (delivery.lease_expires_at - before).total_seconds()
+    assert 499 <= lease <= 501
+
+
+@pytest.mark.django_db
+def test_the_sweeper_backs_off_re_sending_a_delivery_nobody_picks_up(
+    source: Source, routes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("events.recovery.enqueue", lambda jobs: None)
+    delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
+    start = timezone.now() + timedelta(seconds=10)
+
+    def resent_at(offset: float) -> int:
+        return sweep(now=start + timedelta(seconds=offset), grace=1).resent
+
+    # re-sent, then not again until 1 s, 2 s, 4 s have passed after each re-send
+    assert resent_at(0) == 2  # both deliveries of the event
+    assert resent_at(0.5) == 0
+    assert resent_at(1.5) == 2
+    assert resent_at(3.0) == 0
+    assert resent_at(3.6) == 2
+    assert resent_at(7.0) == 0
+    assert resent_at(7.7) == 2
+    delivery.refresh_from_db()
+    assert delivery.resends == 4
+
+
+@pytest.mark.django_db
+def test_a_requeued_delivery_runs_even_if_its_event_is_stale(
+    source: Source, routes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a dead letter whose route skips events older than a minute, on an old event
+    Route.objects.filter(handler="test.notify").update(max_attempts=1, stale_after=60)
+    result = publish(
+        source=source, type="scenario.reservation.cancelled", payload={"fail": "permanent"}
+    )
+    delivery = Delivery.objects.get(event=result.event, handler="test.notify")
+    execute(delivery.id)
+    Event.objects.filter(id=result.event.id).update(received_at=timezone.now() - timedelta(hours=1))
+    Event.objects.filter(id=result.event.id).update(payload={})  # the cause is fixed
+    monkeypatch.setattr("events.recovery.enqueue", lambda jobs: None)
+
+    # when an operator requeues it
+    assert requeue([delivery.id]) == 1
+
+    # then it runs (the operator asked for it), rather than being skipped as stale
+    assert execute(delivery.id).status == "succeeded"
