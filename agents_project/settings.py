@@ -109,6 +109,8 @@ SWITCHYARD_MAX_BACKOFF = env_int("SWITCHYARD_MAX_BACKOFF", 3600, minimum=1)
 SWITCHYARD_SWEEP_INTERVAL = env_float("SWITCHYARD_SWEEP_INTERVAL", 60.0, minimum=0.1)
 SWITCHYARD_SWEEP_GRACE = env_float("SWITCHYARD_SWEEP_GRACE", 120.0, minimum=0.0)
 SWITCHYARD_SWEEP_BATCH = env_int("SWITCHYARD_SWEEP_BATCH", 500, minimum=1)
+# The queue beat sends the sweeper to; at least one worker must consume it.
+SWITCHYARD_MAINTENANCE_QUEUE = env_str("SWITCHYARD_MAINTENANCE_QUEUE", "maintenance")
 # Public base URL, used when printing endpoint URLs.
 SWITCHYARD_PUBLIC_URL = env_str("SWITCHYARD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -151,7 +153,7 @@ CELERY_BEAT_SCHEDULE = {
     "switchyard-sweeper": {
         "task": "events.sweep",
         "schedule": SWITCHYARD_SWEEP_INTERVAL,
-        "options": {"queue": "maintenance", "expires": SWITCHYARD_SWEEP_INTERVAL},
+        "options": {"queue": SWITCHYARD_MAINTENANCE_QUEUE, "expires": SWITCHYARD_SWEEP_INTERVAL},
     },
 }
 

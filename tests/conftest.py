@@ -209,7 +209,7 @@ def quiesce_workers(redis_server: RedisServer) -> None:
     if not workers:
         return
     client = redis_server.client()
-    for queue in ("default", "chaos", "maintenance"):
+    for queue in ("default", "chaos", "maintenance", "maintenance-beat-test"):
         client.delete(queue)
     names = [f"{w.name}@{socket.gethostname()}" for w in workers]
     inspect = app.control.inspect(destination=names, timeout=2.0)

@@ -11,10 +11,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..models import Event, Source
-from ..publish import PublishError, publish
+from ..publish import PublishError
 from ..tokens import authenticate
 from ..webhooks.base import Rejection, envelope, media_type, parse_json_object
-from .common import answer, error, method_not_allowed, read_body
+from .common import accepted, error, method_not_allowed, publish_incoming, read_body
 
 log = logging.getLogger("switchyard.ingest")
 
@@ -57,25 +57,14 @@ def events(request: HttpRequest) -> JsonResponse:
         # One transaction: the "api" source made on first use is not kept if publish() refuses.
         with transaction.atomic():
             source = _api_source(document.get("source"))
-            result = publish(
-                source=source,
-                type=incoming.type,
-                payload=incoming.payload,
-                external_id=incoming.external_id,
-                partition_key=incoming.partition_key,
-                schema_version=incoming.schema_version,
-            )
+            result = publish_incoming(source, incoming)
     except Rejection as exc:
         log.info("rejected API publish: %s %s", exc.status, exc.message)
         return error(exc.status, exc.message)
     except PublishError as exc:
         log.info("rejected API publish: 400 %s", exc)
         return error(400, str(exc))
-    if not result.created:
-        return answer(200, id=str(result.event.id), duplicate=True)
-    return answer(
-        202, id=str(result.event.id), status=result.event.status, deliveries=result.deliveries
-    )
+    return accepted(result)
 
 
 def event_document(event: Event) -> dict[str, Any]:

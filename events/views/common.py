@@ -7,7 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from ..webhooks.base import Rejection
+from ..models import Source
+from ..publish import PublishResult, publish
+from ..webhooks.base import Incoming, Rejection
 
 
 def answer(http_status: int, /, **body: Any) -> JsonResponse:
@@ -40,3 +42,23 @@ def read_body(request: HttpRequest) -> bytes:
     if len(body) > limit:
         raise Rejection(413, f"body is larger than the limit of {limit} bytes")
     return body
+
+
+def publish_incoming(source: Source, incoming: Incoming) -> PublishResult:
+    return publish(
+        source=source,
+        type=incoming.type,
+        payload=incoming.payload,
+        external_id=incoming.external_id,
+        partition_key=incoming.partition_key,
+        schema_version=incoming.schema_version,
+    )
+
+
+def accepted(result: PublishResult) -> JsonResponse:
+    """202 with the new event's id, or 200 with the original id for a duplicate."""
+    if not result.created:
+        return answer(200, id=str(result.event.id), duplicate=True)
+    return answer(
+        202, id=str(result.event.id), status=result.event.status, deliveries=result.deliveries
+    )

@@ -9,10 +9,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..models import Source
-from ..publish import PublishError, publish
+from ..publish import PublishError
 from ..webhooks import get_kind
 from ..webhooks.base import Rejection
-from .common import answer, error, method_not_allowed, read_body
+from .common import accepted, error, method_not_allowed, publish_incoming, read_body
 
 log = logging.getLogger("switchyard.ingest")
 
@@ -38,22 +38,11 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
         incoming = kind.parse(
             request.headers, body, list(source.secrets or []), request.content_type or ""
         )
-        result = publish(
-            source=source,
-            type=incoming.type,
-            payload=incoming.payload,
-            external_id=incoming.external_id,
-            partition_key=incoming.partition_key,
-            schema_version=incoming.schema_version,
-        )
+        result = publish_incoming(source, incoming)
     except Rejection as exc:
         log.info("rejected webhook for %r: %s %s", slug, exc.status, exc.message)
         return error(exc.status, exc.message)
     except PublishError as exc:
         log.info("rejected webhook for %r: 400 %s", slug, exc)
         return error(400, str(exc))
-    if not result.created:
-        return answer(200, id=str(result.event.id), duplicate=True)
-    return answer(
-        202, id=str(result.event.id), status=result.event.status, deliveries=result.deliveries
-    )
+    return accepted(result)
