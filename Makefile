@@ -35,7 +35,7 @@ test-fast: install ## Tests without the real-worker and chaos ones
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DEBUG=true $(BIN)/mypy agents_project events handlers
+	DEBUG=true $(BIN)/mypy agents_project events handlers bench
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

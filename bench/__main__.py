@@ -1,0 +1,211 @@
+"""`python -m bench` (`make bench`): run every benchmark, print ratios, write docs/benchmarks.md.
+
+Order: make a scratch PostgreSQL database and a private redis-server, point this process (and
+the worker it starts later) at them through the environment, set Django up on tests.settings
+(the project plus the test handlers), migrate, then run the in-process ingest benchmarks and
+the worker benchmarks. Everything started is stopped in ``finally``; the scratch database is
+dropped at the end unless --keep-db is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from .measure import Result, Sizes, load_targets, verdict
+from .report import Machine, console_table, machine_info, write_doc
+from .services import (
+    ROOT,
+    BenchError,
+    RedisServer,
+    ScratchDatabase,
+    WorkerProcess,
+    free_port,
+    tree_rss_kib,
+)
+
+DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/switchyard"
+DOC_PATH = ROOT / "docs" / "benchmarks.md"
+
+
+FULL = Sizes(ingest=1000, http=500, deliveries=300, repeats=7)
+QUICK = Sizes(ingest=100, http=100, deliveries=100, repeats=2)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Switchyard benchmarks: ratios against baselines measured in the same run.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer events and repeats: a smoke run (no write)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the results only; leave docs/ alone"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--repeats", type=int, help="measured repeats per benchmark")
+    parser.add_argument(
+        "--db-name",
+        default=os.environ.get("SWITCHYARD_BENCH_DB", "switchyard_bench"),
+        help="scratch database, dropped and re-created (must contain 'bench')",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="leave the scratch database")
+    parser.add_argument("--output", type=Path, default=DOC_PATH, help="where to write the report")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and not 1 <= args.repeats <= 50:
+        parser.error("--repeats must be from 1 to 50")
+    return args
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwind through every ``finally`` so the worker, Redis and database are cleaned up.
+    raise SystemExit(128 + signum)
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def setup_django(database_url: str, redis_port: int, log_path: Path) -> None:
+    """Point Django (and, through the environment, the worker) at the run's own services."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["SWITCHYARD_TEST_REDIS_PORT"] = str(redis_port)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    # DEBUG keeps every SQL query in memory; it would distort both speed and memory.
+    os.environ["DEBUG"] = "false"
+    import django
+
+    django.setup()
+    import logging
+
+    # Pipeline logging stays at its configured level (it is part of the cost), but goes to a
+    # file so the terminal shows progress only.
+    log_file = log_path.open("a")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(log_file)
+
+
+def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine, Sizes]:
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = Sizes(sizes.ingest, sizes.http, sizes.deliveries, args.repeats)
+    server_url = os.environ.get("DATABASE_URL", DEFAULT_SERVER_URL)
+    db = ScratchDatabase(server_url, args.db_name)
+    redis_server = RedisServer(free_port(), workdir / "redis")
+    worker: WorkerProcess | None = None
+    created_db = False
+    try:
+        heading("services")
+        print(f"  scratch database {db.display_url} (dropped and re-created)", flush=True)
+        db.recreate()
+        created_db = True
+        redis_server.start()
+        print(f"  private redis-server on 127.0.0.1:{redis_server.port}", flush=True)
+        setup_django(db.url, redis_server.port, workdir / "bench.log")
+
+        from django.core.management import call_command
+
+        started = time.monotonic()
+        call_command("migrate", verbosity=0, interactive=False)
+        print(f"  migrated in {time.monotonic() - started:.1f} s", flush=True)
+
+        from . import delivery, ingest
+        from .data import bench_source, check_routes
+
+        check_routes()
+        bench_source()
+        machine = machine_info(db, redis_server)
+        broker = redis_server.client()
+        results: list[Result] = []
+
+        heading(f"ingest: publish() vs bare insert, {sizes.ingest:,} events x {sizes.repeats}")
+        fresh, dup = ingest.run_publish(broker, sizes.ingest, sizes.repeats)
+        results += [fresh, dup]
+
+        heading(f"http: POST /hooks vs GET /healthz, {sizes.http:,} requests x {sizes.repeats}")
+        results.append(ingest.run_http(broker, sizes.http, sizes.repeats))
+
+        heading(f"memory: bench process while publishing {sizes.ingest:,} events")
+        results.append(ingest.run_memory(broker, sizes.ingest))
+
+        heading(
+            f"delivery: worker end to end vs no-op task, {sizes.deliveries:,} x {sizes.repeats}"
+        )
+        worker = WorkerProcess(
+            queues=delivery.QUEUE, log_path=workdir / "worker.log", pool="threads", concurrency=4
+        )
+        worker.start()
+        time.sleep(1.0)  # let start-up finish (connections, consumers) before the idle reading
+        idle_kib = tree_rss_kib(worker.pid)
+        print(f"  worker pid {worker.pid} ready, {idle_kib / 1024:.1f} MiB", flush=True)
+        d = delivery.run(sizes.deliveries, sizes.repeats, broker, worker, idle_kib)
+        results += [d.throughput, d.worker_memory, d.worker_growth]
+        return results, machine, sizes
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis_server.stop()
+        if created_db:
+            _close_django_connections()
+            if args.keep_db:
+                print(f"  kept the scratch database {db.display_url}", flush=True)
+            else:
+                db.drop()
+
+
+def _close_django_connections() -> None:
+    if "django.conf" not in sys.modules:
+        return
+    from django.conf import settings
+
+    if settings.configured:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    write = not (args.no_write or args.quick)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    targets = load_targets()
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    started = datetime.now(UTC)
+    try:
+        results, machine, sizes = run(args, workdir)
+    except BenchError as exc:
+        print(f"\nbench: {exc}\n(logs kept in {workdir})", file=sys.stderr, flush=True)
+        return 2
+    except BaseException:
+        print(f"\n(logs kept in {workdir})", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    heading("results (ratio = candidate cost / baseline cost, median of repeats)")
+    print(console_table(results, targets), flush=True)
+    verdicts = [verdict(r, targets) for r in results]
+    misses = verdicts.count("MISS")
+    print(f"\n{verdicts.count('PASS')} PASS, {misses} MISS", flush=True)
+    if write:
+        command = " ".join(["python -m bench", *argv])
+        duration = (datetime.now(UTC) - started).total_seconds()
+        write_doc(args.output, results, targets, machine, sizes, started, command, duration)
+        print(f"wrote {args.output}", flush=True)
+    elif args.quick:
+        print("(--quick: docs/benchmarks.md left as it is)", flush=True)
+    return 1 if args.check and misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
