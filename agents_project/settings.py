@@ -74,6 +74,11 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'switchyard.sqlite3'}"), base_dir=BASE_DIR
     )
 }
+# Keep connections open between requests and tasks (a worker otherwise reconnects for every
+# task); checked before reuse. Django's pool (?pool=true) manages its own and takes no max age.
+if not DATABASES["default"].get("OPTIONS", {}).get("pool"):
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
