@@ -8,6 +8,7 @@ conditional UPDATE, so two workers can never both win the same transition.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -151,6 +152,13 @@ FINAL_DELIVERY_STATES = (
 )
 
 
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def update(self, **kwargs: Any) -> int:
+        # Every transition is a queryset update (a conditional UPDATE), which skips auto_now.
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
 class Delivery(models.Model):
     """One (event, handler) pair: the unit of work, retried until it reaches a final state."""
 
@@ -180,6 +188,8 @@ class Delivery(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

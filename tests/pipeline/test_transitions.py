@@ -176,3 +176,14 @@ def test_requeue_resets_once_and_a_second_click_does_nothing(
     assert sent == [delivery.id]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.total_attempts) == ("pending", 0, 1)
+
+
+def test_every_transition_moves_updated_at(source: Source, routes: None) -> None:
+    delivery = _delivery(source)
+    created = Delivery.objects.get(id=delivery.id).updated_at
+
+    _claim(delivery.id)
+
+    claimed = Delivery.objects.get(id=delivery.id)
+    assert claimed.updated_at > created
+    assert claimed.started_at is not None and claimed.updated_at >= claimed.started_at
