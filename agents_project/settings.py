@@ -172,6 +172,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Django's own messages once (its default config would also print them a second time).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Three loggers, kept apart: rejected input, pipeline flow, and real errors.
         "switchyard.ingest": {"level": LOG_LEVEL},
         "switchyard.pipeline": {"level": LOG_LEVEL},

@@ -17,7 +17,6 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
@@ -161,7 +160,7 @@ class Command(BaseCommand):
                 f"{sample.label:<23} -> {sample.expect}"
             )
         problems = self._check(answers)
-        self._where_to_look()
+        self._where_to_look(base_url)
         if problems:
             raise CommandError("; ".join(problems))
 
@@ -189,9 +188,10 @@ class Command(BaseCommand):
             problems.append(f"the duplicate was answered {duplicate.status} {duplicate.body}")
         return problems
 
-    def _where_to_look(self) -> None:
-        admin = admin_url()
-        public = settings.SWITCHYARD_PUBLIC_URL
+    def _where_to_look(self, base_url: str) -> None:
+        # The server the feed just talked to, whatever port it was started on.
+        admin = admin_url(base_url + "/")
+        public = base_url
         indent = " " * 16
         lines = [
             "",
