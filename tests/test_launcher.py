@@ -307,7 +307,7 @@ def test_demo_feed_posts_the_sample_set(var_dir: Path, routes: None, live_server
         ("202", "reservation.no_show", f"demo-{run_id}-5"),
         ("200", "reservation.cancelled", f"demo-{run_id}-1"),
     ]
-    assert "http://127.0.0.1:8000/admin/events/event/" in out
+    assert f"http://127.0.0.1:{port}/admin/events/event/" in out
     password = (var_dir / "admin-password").read_text().strip()
     assert f"password: {password}" in out
 
