@@ -134,7 +134,10 @@ def publish(
     partition_key: str | None = None,
     schema_version: int = 1,
     emitted_by: Delivery | None = None,
+    ignored: bool = False,
 ) -> PublishResult:
+    """Store the event and its deliveries; ``ignored`` stores it with none, as ``ignored``
+    (kept for the record, never routed: a Slack message from our own bot)."""
     check_fields(type, external_id, partition_key, schema_version)
     check_payload(payload)
     now = timezone.now()
@@ -161,7 +164,7 @@ def publish(
             )
             return PublishResult(event=existing, created=False, deliveries=0)
 
-        routes = matching_routes(type, payload)
+        routes = [] if ignored else matching_routes(type, payload)
         deliveries = Delivery.objects.bulk_create(
             [
                 Delivery(

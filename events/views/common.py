@@ -52,6 +52,7 @@ def publish_incoming(source: Source, incoming: Incoming) -> PublishResult:
         external_id=incoming.external_id,
         partition_key=incoming.partition_key,
         schema_version=incoming.schema_version,
+        ignored=incoming.ignored,
     )
 
 

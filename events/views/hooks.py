@@ -11,8 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from ..models import Source
 from ..publish import PublishError
 from ..webhooks import get_kind
-from ..webhooks.base import Rejection
-from .common import accepted, error, method_not_allowed, publish_incoming, read_body
+from ..webhooks.base import Rejection, Reply, WebhookRequest
+from .common import accepted, answer, error, method_not_allowed, publish_incoming, read_body
 
 log = logging.getLogger("switchyard.ingest")
 
@@ -36,8 +36,17 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
         if source is None or kind is None:
             raise Rejection(404, f"no webhook source {slug!r}")
         incoming = kind.parse(
-            request.headers, body, list(source.secrets or []), request.content_type or ""
+            WebhookRequest(
+                headers=request.headers,
+                body=body,
+                content_type=request.content_type or "",
+                secrets=list(source.secrets or []),
+                settings=source.settings if isinstance(source.settings, dict) else {},
+            )
         )
+        if isinstance(incoming, Reply):
+            # Signed, and asking for an answer rather than storage (Slack's url_verification).
+            return answer(incoming.status, **incoming.body)
         result = publish_incoming(source, incoming)
     except Rejection as exc:
         log.info("rejected webhook for %r: %s %s", slug, exc.status, exc.message)

@@ -2,15 +2,22 @@
 
 A kind verifies a request against its source's secrets using the raw body bytes, then turns it
 into the fields publish() needs. Adding a provider is one new module here plus one line in
-``KINDS`` below (see docs/architecture.md).
+``KINDS`` below (see docs/webhooks.md).
 """
 
 from __future__ import annotations
 
-from .base import Incoming, Rejection, WebhookKind
+from .base import Incoming, Rejection, Reply, WebhookKind, WebhookRequest
+from .github import GithubKind
 from .hmac import HmacKind
+from .slack import SlackKind
+from .standard_webhooks import StandardWebhooksKind
+from .stripe import StripeKind
 
-KINDS: dict[str, WebhookKind] = {kind.name: kind for kind in (HmacKind(),)}
+KINDS: dict[str, WebhookKind] = {
+    kind.name: kind
+    for kind in (HmacKind(), GithubKind(), StripeKind(), SlackKind(), StandardWebhooksKind())
+}
 
 # Kinds that never arrive over /hooks/: they are published from inside the system.
 NON_WEBHOOK_KINDS = {"api": "publish API", "internal": "follow-ups emitted by handlers"}
@@ -24,4 +31,13 @@ def all_kind_names() -> list[str]:
     return sorted([*KINDS, *NON_WEBHOOK_KINDS])
 
 
-__all__ = ["KINDS", "Incoming", "Rejection", "WebhookKind", "all_kind_names", "get_kind"]
+__all__ = [
+    "KINDS",
+    "Incoming",
+    "Rejection",
+    "Reply",
+    "WebhookKind",
+    "WebhookRequest",
+    "all_kind_names",
+    "get_kind",
+]

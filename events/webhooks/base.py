@@ -1,13 +1,33 @@
-"""What every webhook kind shares: the parsed result, the rejection, strict JSON parsing."""
+"""What every webhook kind shares: the request it is given, what it answers (an Incoming to
+store, a Reply to send back, or a Rejection), strict JSON and form parsing, timestamp windows."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from ..publish import PublishError, check_payload
+
+# The new secret and the one it replaces (Source.secrets is newest first); older ones are no
+# longer accepted.
+ROTATION_SECRETS = 2
+# How far a signed timestamp may be from our clock, either way, where a scheme signs one.
+TOLERANCE_SECONDS = 300
+MISMATCH = "signature does not match"
+NO_SECRET = "this source has no secret configured"  # noqa: S105 (a message)
+JSON_TYPES = frozenset({"application/json", ""})
+FORM_TYPE = "application/x-www-form-urlencoded"
+# A form body with more fields than this is not a webhook.
+MAX_FORM_FIELDS = 200
+
+# Seconds since the epoch, as time.time() gives them. Kinds with a timestamp window take one, so
+# tests can pin "now".
+Clock = Callable[[], float]
 
 
 class Rejection(Exception):
@@ -21,20 +41,45 @@ class Rejection(Exception):
 
 @dataclass(frozen=True)
 class Incoming:
+    """An event to store. ``ignored`` stores it without routing it anywhere (Slack messages
+    from our own bot: kept for the record, never a trigger)."""
+
     type: str
     payload: dict[str, Any]
     external_id: str | None = None
     partition_key: str | None = None
     schema_version: int = 1
+    ignored: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer the sender expects instead of storing anything (Slack's url_verification)."""
+
+    body: dict[str, Any]
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a kind sees of a POST: the raw body bytes and headers, and its source's config."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+    secrets: list[str]
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class WebhookKind(Protocol):
     name: str
 
-    def parse(
-        self, headers: Mapping[str, str], body: bytes, secrets: list[str], content_type: str
-    ) -> Incoming:
-        """Verify the signature over ``body`` (raise Rejection(401)) and parse it."""
+    def parse(self, request: WebhookRequest) -> Incoming | Reply:
+        """Verify the signature over the raw body (raise Rejection(401)), then parse it."""
+        ...
+
+    def secret_problem(self, secret: str) -> str | None:
+        """Why ``secret`` cannot be this kind's signing secret, or None if it can."""
         ...
 
 
@@ -83,3 +128,78 @@ def envelope(document: dict[str, Any]) -> Incoming:
         partition_key=document.get("partition_key"),
         schema_version=document.get("schema_version", 1),
     )
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """Parse an application/x-www-form-urlencoded body; a repeated field is a 400."""
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise Rejection(400, "form body is not valid URL-encoded UTF-8") from None
+    except ValueError:
+        raise Rejection(400, f"form body has more than {MAX_FORM_FIELDS} fields") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise Rejection(400, f"form field {name!r} is repeated")
+        fields[name] = value
+    return fields
+
+
+def json_form_field(body: bytes, name: str) -> dict[str, Any]:
+    """The JSON object carried in one field of a form body (GitHub's and Slack's ``payload``)."""
+    value = form_fields(body).get(name)
+    if value is None:
+        raise Rejection(400, f"form body has no {name!r} field")
+    return parse_json_object(value.encode())
+
+
+def required_header(headers: Mapping[str, str], name: str, status: int = 401) -> str:
+    """A header's value; missing or empty is a ``status`` (401 for what proves the sender)."""
+    value = headers.get(name, "")
+    if not value.strip():
+        raise Rejection(status, f"missing {name} header")
+    return value
+
+
+# Whole seconds: a millisecond timestamp (13 digits) or a fraction is refused, not guessed at.
+SECONDS_RE = re.compile(r"[0-9]{1,10}")
+
+
+def check_timestamp(value: str, header: str, now: float) -> None:
+    """Refuse a signed timestamp that is malformed (400) or outside the window (401)."""
+    if not SECONDS_RE.fullmatch(value.strip()):
+        raise Rejection(400, f"{header} must be a Unix time in whole seconds")
+    if abs(now - int(value)) > TOLERANCE_SECONDS:
+        raise Rejection(401, f"{header} is more than {TOLERANCE_SECONDS} s from our clock")
+
+
+def type_segment(value: str) -> str:
+    """Part of an event type, from a sender's free-form name: characters publish() does not
+    take in a type become ``_``, so a genuine event is never refused for its name."""
+    return re.sub(r"[^A-Za-z0-9_.:/\-]", "_", value)
+
+
+def event_type(*parts: str | None) -> str:
+    return ".".join(type_segment(part) for part in parts if part)[:200]
+
+
+def string_at(document: Any, *path: str) -> str | None:
+    """``document[path[0]][path[1]]...`` when every step is an object and the end a non-empty
+    string, else None."""
+    value = document
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def system_clock() -> float:
+    return time.time()

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 
-from .base import Incoming, Rejection, envelope, media_type, parse_json_object
+from .base import (
+    JSON_TYPES,
+    MISMATCH,
+    NO_SECRET,
+    ROTATION_SECRETS,
+    Incoming,
+    Rejection,
+    WebhookRequest,
+    envelope,
+    media_type,
+    parse_json_object,
+)
 
 HEADER = "X-Switchyard-Signature"
-# The new secret and the one it replaces.
-ROTATION_SECRETS = 2
+
+__all__ = ["HEADER", "ROTATION_SECRETS", "HmacKind", "sign", "signature_matches"]
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -42,16 +52,17 @@ def signature_matches(secrets: list[str], body: bytes, given: str) -> bool:
 class HmacKind:
     name = "hmac"
 
-    def parse(
-        self, headers: Mapping[str, str], body: bytes, secrets: list[str], content_type: str
-    ) -> Incoming:
-        given = headers.get(HEADER)
+    def parse(self, request: WebhookRequest) -> Incoming:
+        given = request.headers.get(HEADER)
         if not given:
             raise Rejection(401, f"missing {HEADER} header")
-        if not secrets:
-            raise Rejection(401, "this source has no secret configured")
-        if not signature_matches(secrets[:ROTATION_SECRETS], body, given):
-            raise Rejection(401, "signature does not match")
-        if media_type(content_type) not in {"application/json", ""}:
+        if not request.secrets:
+            raise Rejection(401, NO_SECRET)
+        if not signature_matches(request.secrets[:ROTATION_SECRETS], request.body, given):
+            raise Rejection(401, MISMATCH)
+        if media_type(request.content_type) not in JSON_TYPES:
             raise Rejection(415, "content type must be application/json")
-        return envelope(parse_json_object(body))
+        return envelope(parse_json_object(request.body))
+
+    def secret_problem(self, secret: str) -> str | None:
+        return None

@@ -205,7 +205,8 @@ def test_create_source_disabled(db: None) -> None:
     [
         pytest.param(
             ["--slug=github", "--kind=smtp", "--secret=s"],
-            "--kind 'smtp' is not one of: api, hmac, internal",
+            "--kind 'smtp' is not one of: "
+            "api, github, hmac, internal, slack, standard_webhooks, stripe",
             id="bad-kind",
         ),
         pytest.param(

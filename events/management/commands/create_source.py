@@ -1,4 +1,5 @@
-"""manage.py create_source --slug S --kind K [--secret X ...]: idempotent, prints the URL."""
+"""manage.py create_source --slug S --kind K [--secret X ...] [kind options]: idempotent,
+prints the URL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from django.utils.text import slugify
 
 from events.models import Source
 from events.webhooks import all_kind_names, get_kind
+from events.webhooks.slack import BOT_USER_SETTING
+from events.webhooks.standard_webhooks import TYPE_PREFIX_SETTING
+
+# Options that set one key of Source.settings, and the kind they belong to.
+KIND_SETTINGS = {
+    "slack_bot_user": ("slack", BOT_USER_SETTING),
+    "type_prefix": ("standard_webhooks", TYPE_PREFIX_SETTING),
+}
 
 
 class Command(BaseCommand):
@@ -31,6 +40,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--description", default="")
         parser.add_argument(
+            "--slack-bot-user",
+            help="slack: the bot's user id (U...); its messages are stored as ignored",
+        )
+        parser.add_argument(
+            "--type-prefix",
+            help="standard_webhooks: first part of the event types (default standard_webhooks)",
+        )
+        parser.add_argument(
             "--disabled", action="store_true", help="create it disabled (or disable it)"
         )
 
@@ -46,7 +63,23 @@ class Command(BaseCommand):
         secrets = opts["secret"]
         if any(not s.strip() for s in secrets):
             raise CommandError("--secret must not be empty")
-        if get_kind(kind) is not None and not secrets:
+        webhook_kind = get_kind(kind)
+        for secret in secrets:
+            problem = webhook_kind.secret_problem(secret) if webhook_kind else None
+            if problem:
+                raise CommandError(f"--secret: {problem}")
+        kind_settings = {}
+        for option, (option_kind, key) in KIND_SETTINGS.items():
+            value = opts.get(option)
+            if value is None:
+                continue
+            if option_kind != kind:
+                flag = "--" + option.replace("_", "-")
+                raise CommandError(f"{flag} is only for {option_kind} sources")
+            if not value.strip():
+                raise CommandError(f"--{option.replace('_', '-')} must not be empty")
+            kind_settings[key] = value.strip()
+        if webhook_kind is not None and not secrets:
             existing = Source.objects.filter(slug=slug).first()
             if existing is None or not existing.secrets:
                 raise CommandError(f"a {kind} source needs at least one --secret")
@@ -58,6 +91,7 @@ class Command(BaseCommand):
                     "secrets": secrets,
                     "description": opts["description"],
                     "enabled": not opts["disabled"],
+                    "settings": kind_settings,
                 },
             )
             if not created:
@@ -68,6 +102,8 @@ class Command(BaseCommand):
                     source.secrets = secrets
                 if opts["description"]:
                     source.description = opts["description"]
+                if kind_settings:
+                    source.settings = {**(source.settings or {}), **kind_settings}
                 source.save()
         verb = "created" if created else "updated"
         self.stderr.write(f"source {slug} {verb} (kind {kind}, {len(source.secrets)} secret(s))")

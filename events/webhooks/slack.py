@@ -1,0 +1,154 @@
+"""Slack: ``X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{timestamp}:{raw body}">``, with
+``X-Slack-Request-Timestamp`` within 300 s of our clock.
+
+Three shapes arrive on one endpoint:
+
+- Events API (JSON). ``url_verification`` is answered with its challenge, and only once the
+  request is correctly signed; nothing is stored. ``event_callback`` becomes
+  ``slack.<event type>`` (``slack.message``, ``slack.app_mention``), external id ``event_id``, so
+  a retry (``X-Slack-Retry-Num``) is a duplicate; partition key the channel. An event posted by
+  a bot (``bot_id``, subtype ``bot_message``) or by the source's configured ``bot_user`` is
+  stored as ignored: an agent replying in Slack must not trigger itself.
+- Slash commands (form-encoded): ``slack.slash_command``, external id ``trigger_id``.
+- Interactivity (form-encoded, JSON in ``payload``): ``slack.<payload type>``
+  (``slack.block_actions``, ``slack.view_submission``), external id ``trigger_id`` if any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from .base import (
+    FORM_TYPE,
+    JSON_TYPES,
+    MISMATCH,
+    NO_SECRET,
+    ROTATION_SECRETS,
+    Clock,
+    Incoming,
+    Rejection,
+    Reply,
+    WebhookRequest,
+    check_timestamp,
+    event_type,
+    form_fields,
+    media_type,
+    parse_json_object,
+    required_header,
+    string_at,
+    system_clock,
+)
+
+SIGNATURE_HEADER = "X-Slack-Signature"
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+VERSION = "v0"
+# Source.settings key: the bot's user id (U...), whose messages are stored as ignored.
+BOT_USER_SETTING = "bot_user"
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    basestring = f"{VERSION}:{timestamp}:".encode() + body
+    return f"{VERSION}=" + hmac.new(secret.encode(), basestring, hashlib.sha256).hexdigest()
+
+
+def verify(headers: Mapping[str, str], body: bytes, secrets: list[str], now: float) -> None:
+    """Raise a Rejection unless the request is signed by one of the secrets, recently."""
+    given = required_header(headers, SIGNATURE_HEADER)
+    timestamp = required_header(headers, TIMESTAMP_HEADER).strip()
+    check_timestamp(timestamp, TIMESTAMP_HEADER, now)
+    if not secrets:
+        raise Rejection(401, NO_SECRET)
+    expected = (sign(s, timestamp, body).encode() for s in secrets[:ROTATION_SECRETS])
+    candidates = [given.strip().lower().encode()]
+    matched = False
+    for want in expected:
+        for candidate in candidates:
+            # Every pair is compared: the time taken does not tell which secret matched.
+            matched |= hmac.compare_digest(want, candidate)
+    if not matched:
+        raise Rejection(401, MISMATCH)
+
+
+def from_a_bot(event: dict[str, Any], bot_user: str | None) -> bool:
+    """Posted by a bot or by our own bot user (also inside an edited message)."""
+    for item in (event, event.get("message")):
+        if not isinstance(item, dict):
+            continue
+        if item.get("bot_id") or item.get("subtype") == "bot_message":
+            return True
+        if bot_user is not None and string_at(item, "user") == bot_user:
+            return True
+    return False
+
+
+def events_api(document: dict[str, Any], settings: Mapping[str, Any]) -> Incoming | Reply:
+    kind = string_at(document, "type")
+    if kind == "url_verification":
+        challenge = string_at(document, "challenge")
+        if challenge is None:
+            raise Rejection(400, "url_verification has no challenge")
+        return Reply({"challenge": challenge})
+    if kind == "event_callback":
+        event = document.get("event")
+        if not isinstance(event, dict) or string_at(event, "type") is None:
+            raise Rejection(400, "event_callback has no event type")
+        event_id = string_at(document, "event_id")
+        if event_id is None:
+            raise Rejection(400, "event_callback has no event_id")
+        bot_user = settings.get(BOT_USER_SETTING)
+        return Incoming(
+            type=event_type("slack", string_at(event, "type")),
+            payload=document,
+            external_id=event_id,
+            partition_key=string_at(event, "channel"),
+            ignored=from_a_bot(event, bot_user if isinstance(bot_user, str) else None),
+        )
+    if kind is None:
+        raise Rejection(400, "Slack request has no type")
+    # app_rate_limited and whatever Slack adds next: stored, typed, no dedupe key.
+    return Incoming(type=event_type("slack", kind), payload=document)
+
+
+def form_request(body: bytes) -> Incoming:
+    fields = form_fields(body)
+    if "payload" in fields:
+        interaction = parse_json_object(fields["payload"].encode())
+        interaction_type = string_at(interaction, "type")
+        if interaction_type is None:
+            raise Rejection(400, "interactivity payload has no type")
+        return Incoming(
+            type=event_type("slack", interaction_type),
+            payload=interaction,
+            external_id=string_at(interaction, "trigger_id"),
+            partition_key=string_at(interaction, "channel", "id"),
+        )
+    if "command" in fields:
+        return Incoming(
+            type="slack.slash_command",
+            payload=dict(fields),
+            external_id=fields.get("trigger_id") or None,
+            partition_key=fields.get("channel_id") or None,
+        )
+    raise Rejection(400, "form body is neither a slash command nor an interactivity payload")
+
+
+class SlackKind:
+    name = "slack"
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+
+    def parse(self, request: WebhookRequest) -> Incoming | Reply:
+        verify(request.headers, request.body, request.secrets, self.clock())
+        content_type = media_type(request.content_type)
+        if content_type in JSON_TYPES:
+            return events_api(parse_json_object(request.body), request.settings)
+        if content_type == FORM_TYPE:
+            return form_request(request.body)
+        raise Rejection(415, f"content type must be application/json or {FORM_TYPE}")
+
+    def secret_problem(self, secret: str) -> str | None:
+        return None
