@@ -90,6 +90,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["agents_project.formats"]  # Dates to the second, with the zone.
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -105,6 +106,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Largest accepted request body for webhooks and the publish API; checked before any hashing.
 SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+# Verified webhook requests a minute per source (0: no limit); a source's settings may set
+# its own "rate_limit_per_minute".
+SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 600, minimum=0)
 # Upper bounds for what a route may ask for. The broker's visibility timeout is derived from
 # them, so a message that waits out the longest backoff and then runs for the longest time
 # limit is never redelivered while it is still legitimately in flight.

@@ -45,7 +45,14 @@ def test_model(name: str) -> type[Model]:
 
 def bench_source() -> Source:
     source, _ = Source.objects.get_or_create(
-        slug="bench", defaults={"kind": "hmac", "secrets": [SECRET], "description": "bench"}
+        slug="bench",
+        defaults={
+            "kind": "hmac",
+            "secrets": [SECRET],
+            "description": "bench",
+            # The HTTP benchmark sends thousands of requests a minute on purpose.
+            "settings": {"rate_limit_per_minute": 0},
+        },
     )
     return source
 

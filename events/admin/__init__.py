@@ -2,18 +2,18 @@
 configuration (sources, routes, API tokens).
 
 django-celery-beat and django-celery-results register their own admins for schedules and task
-results; this package only brands the shared site.
+results; ``site.configure`` brands the shared site, orders its index and trims those admins.
 """
 
 from django.contrib import admin
 
-from .config import ApiTokenAdmin, RouteAdmin, SourceAdmin
+from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
+from .site import configure
+from .tokens import ApiTokenAdmin
 
-admin.site.site_header = "Switchyard"
-admin.site.site_title = "Switchyard"
-admin.site.index_title = "Operations"
+configure(admin.site)
 
 __all__ = [
     "ApiTokenAdmin",

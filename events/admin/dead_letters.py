@@ -14,7 +14,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
 from ..models import DeadLetter, Delivery, DeliveryStatus
-from .common import HandlerFilter, requeue_and_report, truncate
+from .common import (
+    HandlerFilter,
+    requeue_and_report,
+    truncated_with_title,
+    two_line_time,
+)
 from .pipeline import DeliveryAdmin, ErrorClassFilter
 
 
@@ -24,20 +29,20 @@ class DeadErrorClassFilter(ErrorClassFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(DeliveryAdmin):
+    # Narrow enough for a 1400 px window with the sidebar open, the button near the start.
+    # (Every row used up its attempts: the count is on the delivery's page.)
     list_display = (
         "delivery",
-        "event_link",
-        "handler",
-        "error_class",
-        "short_error",
-        "attempts",
-        "finished_at",
         "requeue_button",
+        "event_link",
+        "handler_name",
+        "error_kind",
+        "short_error",
+        "finished",
     )
     list_display_links = None
     list_filter = (HandlerFilter, DeadErrorClassFilter)
     ordering = ("-finished_at",)
-    search_help_text = "Delivery id, event id (full UUID) or handler."
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
         # Served by the partial index "delivery_dead".
@@ -61,11 +66,15 @@ class DeadLetterAdmin(DeliveryAdmin):
         url = reverse("admin:events_delivery_change", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, obj.pk)
 
-    @admin.display(description="last error")
-    def short_error(self, obj: Delivery) -> str:
-        return truncate(obj.last_error, 120)
+    @admin.display(description="finished at", ordering="finished_at")
+    def finished(self, obj: Delivery) -> str | SafeString:
+        return two_line_time(obj.finished_at)
 
-    @admin.display(description="")
+    @admin.display(description="last error")
+    def short_error(self, obj: Delivery) -> str | SafeString:
+        return truncated_with_title(obj.last_error, 80)
+
+    @admin.display(description="requeue")
     def requeue_button(self, obj: Delivery) -> SafeString:
         # A submit button of the change list's own form (which carries the CSRF token),
         # posted to this row's requeue URL: no nested forms, no JavaScript.
@@ -83,9 +92,23 @@ class DeadLetterAdmin(DeliveryAdmin):
         if not self.has_requeue_permission(request):
             raise PermissionDenied
         requeue_and_report(self, request, [pk], 1)
+        return HttpResponseRedirect(self.back_from_requeue(request, pk))
+
+    def back_from_requeue(self, request: HttpRequest, pk: int) -> str:
+        """The dead-letter list the button was clicked in (with its filters), the delivery's
+        page when it was clicked there, else the dead-letter list."""
         changelist = reverse("admin:events_deadletter_changelist")
         referer = request.headers.get("referer", "")
-        back_to_list = url_has_allowed_host_and_scheme(
+        if not url_has_allowed_host_and_scheme(
             referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ) and referer.split("?", 1)[0].endswith(changelist)
-        return HttpResponseRedirect(referer if back_to_list else changelist)
+        ):
+            return changelist
+        referer_path = referer.split("?", 1)[0]
+        if referer_path.endswith(changelist):
+            return referer
+        delivery_page = reverse("admin:events_delivery_change", args=[pk])
+        # Once requeued it is no longer a dead letter: back to its delivery page.
+        pages = (delivery_page, reverse("admin:events_deadletter_change", args=[pk]))
+        if referer_path.endswith(pages):
+            return delivery_page
+        return changelist

@@ -49,6 +49,13 @@ class SourceForm(forms.ModelForm):
     class Meta:
         model = Source
         fields = ("slug", "kind", "enabled", "description", "settings")
+        widgets = {"description": forms.TextInput(attrs={"class": "vLargeTextField"})}
+        help_texts = {
+            "settings": (
+                "A JSON object of options for this source's kind, "
+                'e.g. {"header": "X-Signature"}. Leave {} when the kind takes none.'
+            ),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,6 +119,13 @@ class RouteForm(forms.ModelForm):
             "queue",
             "stale_after",
         )
+        help_texts = {
+            "queue": (
+                "The Celery queue this route's deliveries are sent to. A worker must consume "
+                "it (celery worker -Q default,maintenance,<queue>), or its deliveries wait and "
+                "the sweeper keeps re-sending them."
+            ),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -6,29 +6,37 @@ indexed columns and fetch related rows in the same query.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
-from django.utils.html import format_html
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString
 
-from ..models import Attempt, Delivery, DeliveryStatus, Event, EventStatus
+from ..models import Delivery, DeliveryStatus, Event, EventStatus
 from .common import (
     ChoicesFilter,
     HandlerFilter,
     ValuesFilter,
-    admin_link,
+    breakable,
+    event_cell,
     has_model_permission,
+    id_prefix_q,
+    next_attempt,
     parse_uuid,
     pretty_json,
     recent_values,
     requeue_and_report,
-    truncate,
+    short_class,
+    short_id,
+    two_line_time,
 )
+from .inlines import AttemptInline, DeliveryInline
 
 # --- Filters -------------------------------------------------------------------------------
 
@@ -69,74 +77,6 @@ class ErrorClassFilter(ValuesFilter):
         return recent_values(failed, "error_class", order_by="-created_at")
 
 
-# --- Inlines -------------------------------------------------------------------------------
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class DeliveryInline(ReadOnlyInline):
-    model = Delivery
-    fields = readonly_fields = (
-        "delivery",
-        "status",
-        "attempts",
-        "total_attempts",
-        "next_attempt_at",
-        "error_class",
-        "short_error",
-    )
-    ordering = ("handler",)
-
-    @admin.display(description="handler")
-    def delivery(self, obj: Delivery) -> SafeString:
-        return admin_link(obj, obj.handler)
-
-    @admin.display(description="last error")
-    def short_error(self, obj: Delivery) -> str:
-        return truncate(obj.last_error, 200)
-
-
-class AttemptInline(ReadOnlyInline):
-    model = Attempt
-    fields = readonly_fields = (
-        "number",
-        "status",
-        "started_at",
-        "finished_at",
-        "duration_ms",
-        "worker",
-        "error_class",
-        "message",
-        "retry_delay",
-        "traceback_details",
-    )
-
-    @admin.display(description="error message")
-    def message(self, obj: Attempt) -> str | SafeString:
-        if len(obj.error_message) <= 200:
-            return obj.error_message
-        return format_html(
-            "<details><summary>{}</summary><pre>{}</pre></details>",
-            truncate(obj.error_message, 200),
-            obj.error_message,
-        )
-
-    @admin.display(description="traceback")
-    def traceback_details(self, obj: Attempt) -> str | SafeString:
-        if not obj.traceback:
-            return "-"
-        return format_html("<details><summary>show</summary><pre>{}</pre></details>", obj.traceback)
-
-
 # --- Events --------------------------------------------------------------------------------
 
 
@@ -145,6 +85,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    # The standard page, plus a Requeue button when there is something to requeue.
+    change_form_template = "admin/events/change_form_with_tools.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -155,6 +97,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return has_model_permission(request, self.model, "change")
 
+    def requeue_tool(self, request: HttpRequest, object_id: str) -> dict[str, str] | None:
+        """The Requeue button's URL and label on ``object_id``'s page, if it has one."""
+        return None
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        tool = (
+            self.requeue_tool(request, object_id) if self.has_requeue_permission(request) else None
+        )
+        extra = {**(extra_context or {}), "post_tools": [tool] if tool else []}
+        return super().change_view(request, object_id, form_url, extra)
+
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
@@ -163,7 +118,9 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
-    search_help_text = "Event id (full UUID), external id (exact) or type (prefix)."
+    search_help_text = (
+        "Event id (full, or its first 8 or more characters), external id (exact) or type (prefix)."
+    )
     date_hierarchy = "received_at"
     ordering = ("-received_at",)
     inlines = (DeliveryInline,)
@@ -209,11 +166,49 @@ class EventAdmin(ReadOnlyAdmin):
         if event_id is not None:
             # Senders' ids are often UUIDs too.
             return queryset.filter(Q(id=event_id) | Q(external_id=term)), False
-        return queryset.filter(Q(external_id=term) | Q(type__startswith=term)), False
+        condition = Q(external_id=term) | Q(type__startswith=term)
+        prefix = id_prefix_q("id", term)
+        if prefix is not None:
+            # The short id the lists show.
+            condition |= prefix
+        return queryset.filter(condition), False
+
+    def get_urls(self) -> list[URLPattern]:
+        requeue_url = path(
+            "<uuid:pk>/requeue/",
+            self.admin_site.admin_view(self.requeue_view),
+            name="events_event_requeue",
+        )
+        return [requeue_url, *super().get_urls()]
+
+    def requeue_tool(self, request: HttpRequest, object_id: str) -> dict[str, str] | None:
+        event_id = parse_uuid(object_id)
+        if event_id is None:
+            return None
+        dead = Delivery.objects.filter(event_id=event_id, status=DeliveryStatus.DEAD_LETTERED)
+        count = dead.count()
+        if not count:
+            return None
+        label = "Requeue its dead letter" if count == 1 else f"Requeue its {count} dead letters"
+        return {"url": reverse("admin:events_event_requeue", args=[event_id]), "label": label}
+
+    def requeue_view(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        """POST only: requeue the event's dead-lettered deliveries, back to its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        ids = list(
+            Delivery.objects.filter(event_id=pk, status=DeliveryStatus.DEAD_LETTERED)
+            .order_by("pk")
+            .values_list("id", flat=True)
+        )
+        requeue_and_report(self, request, ids, len(ids))
+        return HttpResponseRedirect(reverse("admin:events_event_change", args=[pk]))
 
     @admin.display(description="event", ordering="id")
     def short_id(self, obj: Event) -> str:
-        return str(obj.id)[:8]
+        return short_id(obj.id)
 
     @admin.display(description="deliveries")
     def delivery_count(self, obj: Any) -> int:
@@ -241,21 +236,23 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = (
+    list_display: tuple[str, ...] = (
         "id",
         "event_link",
-        "handler",
+        "handler_name",
         "status",
         "attempt_counts",
-        "next_attempt_at",
-        "error_class",
-        "created_at",
+        "next_attempt",
+        "error_kind",
+        "created",
     )
     list_filter: ClassVar[tuple[Any, ...]] = (DeliveryStatusFilter, HandlerFilter, ErrorClassFilter)
     list_select_related = ("event",)
     raw_id_fields = ("event", "route")
     search_fields = ("handler",)
-    search_help_text = "Delivery id, event id (full UUID) or handler."
+    search_help_text = (
+        "Delivery id, event id (full, or its first 8 or more characters) or handler (prefix)."
+    )
     ordering = ("-created_at",)
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
@@ -266,7 +263,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     "created_at",
-                    "next_attempt_at",
+                    "next_attempt",
                     "enqueued_at",
                     "started_at",
                     "lease_expires_at",
@@ -285,7 +282,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "attempts",
         "total_attempts",
         "created_at",
-        "next_attempt_at",
+        "next_attempt",
         "enqueued_at",
         "started_at",
         "lease_expires_at",
@@ -310,13 +307,44 @@ class DeliveryAdmin(ReadOnlyAdmin):
         event_id = parse_uuid(term)
         if event_id is not None:
             return queryset.filter(event_id=event_id), False
-        if term.isdigit():
-            return queryset.filter(id=int(term)), False
-        return queryset.filter(handler=term), False
+        condition = Q(handler__startswith=term)
+        if term.isascii() and term.isdigit() and len(term) <= 18:
+            condition |= Q(id=int(term))
+        prefix = id_prefix_q("event_id", term)
+        if prefix is not None:
+            condition |= prefix
+        return queryset.filter(condition), False
+
+    def requeue_tool(self, request: HttpRequest, object_id: str) -> dict[str, str] | None:
+        if not (object_id.isascii() and object_id.isdigit()):
+            return None
+        dead = Delivery.objects.filter(pk=int(object_id), status=DeliveryStatus.DEAD_LETTERED)
+        if not dead.exists():
+            return None
+        return {
+            "url": reverse("admin:events_deadletter_requeue", args=[int(object_id)]),
+            "label": "Requeue",
+        }
 
     @admin.display(description="event", ordering="event__received_at")
     def event_link(self, obj: Delivery) -> SafeString:
-        return admin_link(obj.event, f"{obj.event.type} {str(obj.event_id)[:8]}")
+        return event_cell(obj.event)
+
+    @admin.display(description="next attempt at", ordering="next_attempt_at")
+    def next_attempt(self, obj: Delivery) -> str | SafeString:
+        return next_attempt(obj)
+
+    @admin.display(description="handler", ordering="handler")
+    def handler_name(self, obj: Delivery) -> SafeString:
+        return breakable(obj.handler)
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj: Delivery) -> str | SafeString:
+        return two_line_time(obj.created_at)
+
+    @admin.display(description="error class", ordering="error_class")
+    def error_kind(self, obj: Delivery) -> str | SafeString:
+        return short_class(obj.error_class)
 
     @admin.display(description="attempts (cycle / total)")
     def attempt_counts(self, obj: Delivery) -> str:

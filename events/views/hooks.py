@@ -8,6 +8,7 @@ import re
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import ratelimit
 from ..models import Source
 from ..publish import PublishError
 from ..webhooks import get_kind
@@ -47,7 +48,13 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
         if isinstance(incoming, Reply):
             # Signed, and asking for an answer rather than storage (Slack's url_verification).
             return answer(incoming.status, **incoming.body)
+        ratelimit.check(source.slug, ratelimit.limit_for(source.settings))
         result = publish_incoming(source, incoming)
+    except ratelimit.RateLimited as exc:
+        log.warning("rate-limited webhook for %r: %s", slug, exc.message)
+        response = error(exc.status, exc.message, retry_after=exc.retry_after)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except Rejection as exc:
         log.info("rejected webhook for %r: %s %s", slug, exc.status, exc.message)
         return error(exc.status, exc.message)

@@ -1,4 +1,4 @@
-"""The admin for sources, routes and API tokens: secrets stay hidden, forms refuse bad input."""
+"""The admin for sources and routes: secrets stay hidden, forms refuse bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
-from events.models import ApiToken, Route, Source
-from events.tokens import authenticate, create_token
+from events.models import Route, Source
 from events.webhooks import all_kind_names
 
 pytestmark = pytest.mark.django_db
@@ -390,82 +389,3 @@ def test_enabled_is_editable_in_the_route_list(admin_client: Client, route: Rout
     assert {r.pk: r.enabled for r in Route.objects.all()} == {
         row.pk: row.enabled and row.pk != route.pk for row in rows
     }
-
-
-# --- API tokens --------------------------------------------------------------------------
-
-
-def test_token_pages_never_show_the_digest(admin_client: Client, db: None) -> None:
-    record, token = create_token("ci")
-    pages = [
-        TOKENS,
-        reverse("admin:events_apitoken_change", args=[record.pk]),
-        reverse("admin:events_apitoken_history", args=[record.pk]),
-        reverse("admin:events_apitoken_add"),
-    ]
-
-    answers = {url: admin_client.get(url) for url in pages}
-
-    assert {url: r.status_code for url, r in answers.items()} == dict.fromkeys(pages, 200)
-    for response in answers.values():
-        html = response.content.decode()
-        assert record.digest not in html
-        assert token not in html
-    assert record.prefix in answers[TOKENS].content.decode()
-
-
-def test_adding_a_token_shows_it_once(admin_client: Client, db: None) -> None:
-    # when a token is added
-    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "deploy-bot"})
-
-    # then the page answering the form shows a working token, and nothing stores it
-    assert response.status_code == 200
-    token = response.context["token"]
-    record = ApiToken.objects.get(name="deploy-bot")
-    assert authenticate(f"Bearer {token}") == record
-    assert f'value="{token}"' in response.content.decode()
-    assert "no-store" in response["Cache-Control"]
-    assert [str(m) for m in response.context["messages"]] == []
-    history = admin_client.get(reverse("admin:events_apitoken_history", args=[record.pk]))
-    listing = admin_client.get(TOKENS)
-    assert token not in history.content.decode()
-    assert token not in listing.content.decode()
-    assert [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(record.pk))] == [
-        "Added."
-    ]
-
-
-def test_adding_a_token_with_a_taken_name_is_refused(admin_client: Client, db: None) -> None:
-    create_token("ci")
-
-    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "ci"})
-
-    assert form_errors(response) == {"name": ["API token with this Name already exists."]}
-    assert ApiToken.objects.count() == 1
-
-
-def test_revoke_action_is_idempotent(admin_client: Client, db: None) -> None:
-    record, token = create_token("ci")
-    form = {"action": "revoke", "_selected_action": [record.pk]}
-
-    first = admin_client.post(TOKENS, form, follow=True)
-    revoked_at = ApiToken.objects.get(pk=record.pk).revoked_at
-    second = admin_client.post(TOKENS, form, follow=True)
-
-    assert messages_of(first) == ["Revoked 1 token(s)."]
-    assert messages_of(second) == ["Revoked 0 token(s)."]
-    assert revoked_at is not None
-    assert ApiToken.objects.get(pk=record.pk).revoked_at == revoked_at
-    assert authenticate(f"Bearer {token}") is None
-
-
-def test_token_filter_by_state(admin_client: Client, db: None) -> None:
-    create_token("active-one")
-    revoked, _ = create_token("revoked-one")
-    ApiToken.objects.filter(pk=revoked.pk).update(revoked_at="2025-01-01T00:00:00Z")
-
-    active = admin_client.get(f"{TOKENS}?state=active").context["cl"].result_list
-    gone = admin_client.get(f"{TOKENS}?state=revoked").context["cl"].result_list
-
-    assert [t.name for t in active] == ["active-one"]
-    assert [t.name for t in gone] == ["revoked-one"]

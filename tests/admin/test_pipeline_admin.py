@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,118 +11,22 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from events import recovery
-from events.models import (
-    Attempt,
-    AttemptStatus,
-    Delivery,
-    DeliveryStatus,
-    Event,
-    EventStatus,
-    Route,
-    Source,
+from events.models import DeliveryStatus, Event, EventStatus, Source
+
+from .helpers import (
+    DEAD,
+    DELIVERIES,
+    EVENTS,
+    Jobs,
+    assert_requeued,
+    assert_still_dead,
+    listed,
+    messages_of,
+    requeue_url,
+    short,
 )
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-Jobs = list[tuple[int, str, int]]
-
-
-def make_event(source: Source, external_id: str, type: str, status: str, minutes: int) -> Event:
-    return Event.objects.create(
-        source=source,
-        external_id=external_id,
-        type=type,
-        payload={"order": external_id, "note": "payload-marker"},
-        status=status,
-        received_at=T0 + timedelta(minutes=minutes),
-    )
-
-
-def make_delivery(event: Event, handler: str, status: str, **fields: Any) -> Delivery:
-    route = Route.objects.filter(handler=handler).first()
-    return Delivery.objects.create(
-        event=event, route=route, handler=handler, status=status, **fields
-    )
-
-
-def make_dead(event: Event, handler: str, minutes: int, error: str = "ValueError") -> Delivery:
-    delivery = make_delivery(
-        event,
-        handler,
-        DeliveryStatus.DEAD_LETTERED,
-        attempts=3,
-        total_attempts=3,
-        error_class=error,
-        last_error=f"{error}: guest record is incomplete",
-        finished_at=T0 + timedelta(minutes=minutes),
-    )
-    for number in (1, 2, 3):
-        Attempt.objects.create(
-            delivery=delivery,
-            number=number,
-            status=AttemptStatus.FAILED,
-            started_at=T0,
-            finished_at=T0 + timedelta(seconds=1),
-            duration_ms=1000,
-            worker="celery@w1",
-            error_class=error,
-            error_message="guest record is incomplete",
-            traceback=f"Traceback (most recent call last):\n  attempt {number} frame-marker\n",
-            retry_delay=None if number == 3 else 2.0 * number,
-        )
-    return delivery
-
-
-@pytest.fixture
-def data(hmac_source: Source, routes: None) -> dict[str, Any]:
-    """Three events: one processed, one dead-lettered (two dead letters), one ignored."""
-    api = Source.objects.create(slug="api", kind="api")
-    paid = make_event(hmac_source, "ord_1", "shop.order.paid", EventStatus.PROCESSED, 1)
-    cancelled = make_event(
-        hmac_source, "ord_2", "scenario.reservation.cancelled", EventStatus.DEAD_LETTERED, 2
-    )
-    ignored = make_event(api, "ord_3", "shop.order.refunded", EventStatus.IGNORED, 3)
-    ok = make_delivery(paid, "test.rebook", DeliveryStatus.SUCCEEDED, attempts=1, total_attempts=1)
-    dead_old = make_dead(cancelled, "test.notify", minutes=10, error="ValueError")
-    dead_new = make_dead(cancelled, "test.rebook", minutes=20, error="KeyError")
-    return {
-        "paid": paid,
-        "cancelled": cancelled,
-        "ignored": ignored,
-        "ok": ok,
-        "dead_old": dead_old,
-        "dead_new": dead_new,
-    }
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[Jobs]:
-    """Every enqueue() call that requeue() makes once its transaction commits."""
-    calls: list[Jobs] = []
-    monkeypatch.setattr(recovery, "enqueue", calls.append)
-    return calls
-
-
-def listed(client: Client, url: str) -> list[Any]:
-    response = client.get(url)
-    assert response.status_code == 200
-    return list(response.context["cl"].result_list)
-
-
-def messages_of(response: Any) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
-
-
-EVENTS = reverse("admin:events_event_changelist")
-DELIVERIES = reverse("admin:events_delivery_changelist")
-DEAD = reverse("admin:events_deadletter_changelist")
-
-
-def requeue_url(pk: int) -> str:
-    return reverse("admin:events_deadletter_requeue", args=[pk])
-
 
 # --- Rendering ---------------------------------------------------------------------------
 
@@ -334,21 +237,6 @@ def test_dead_letter_list_has_a_requeue_button_per_row(
     assert "ValueError: guest record is incomplete" in html
 
 
-def assert_requeued(delivery: Delivery) -> None:
-    delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.total_attempts) == (
-        DeliveryStatus.PENDING,
-        0,
-        3,
-    )
-    assert delivery.finished_at is None
-
-
-def assert_still_dead(delivery: Delivery) -> None:
-    delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DEAD_LETTERED, 3)
-
-
 def test_bulk_requeue_requeues_once_and_a_second_click_does_nothing(
     admin_client: Client,
     data: dict[str, Any],
@@ -363,7 +251,7 @@ def test_bulk_requeue_requeues_once_and_a_second_click_does_nothing(
         first = admin_client.post(DEAD, form, follow=True)
 
     # then both are pending with fresh attempts, each sent once, and the event is back to work
-    assert messages_of(first) == ["Requeued 2, skipped 0 (already requeued or not dead-lettered)."]
+    assert messages_of(first) == ["Requeued 2 deliveries."]
     assert_requeued(dead_new)
     assert_requeued(dead_old)
     assert sorted(enqueued) == sorted(
@@ -377,7 +265,9 @@ def test_bulk_requeue_requeues_once_and_a_second_click_does_nothing(
         second = admin_client.post(DEAD, form, follow=True)
 
     # then nothing more happens
-    assert messages_of(second) == ["Requeued 0, skipped 2 (already requeued or not dead-lettered)."]
+    assert messages_of(second) == [
+        "Nothing was requeued. 2 were no longer dead-lettered and were left alone."
+    ]
     assert len(enqueued) == 2
 
 
@@ -394,7 +284,8 @@ def test_requeue_action_on_all_deliveries_skips_live_ones(
         response = admin_client.post(DELIVERIES, form, follow=True)
 
     assert messages_of(response) == [
-        "Requeued 1, skipped 1 (already requeued or not dead-lettered)."
+        f"Requeued delivery {dead.pk} (test.notify for event {short(dead.event)}). "
+        "1 was no longer dead-lettered and was left alone."
     ]
     assert enqueued == [[(dead.pk, "default", 60)]]
     ok.refresh_from_db()
@@ -412,9 +303,7 @@ def test_event_action_requeues_its_dead_letters(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(EVENTS, form, follow=True)
 
-    assert messages_of(response) == [
-        "Requeued 2, skipped 0 (already requeued or not dead-lettered)."
-    ]
+    assert messages_of(response) == ["Requeued 2 deliveries."]
     assert len(enqueued) == 2
     assert_requeued(data["dead_new"])
 
@@ -437,7 +326,9 @@ def test_row_requeue_requeues_once_and_a_second_click_does_nothing(
 
     # then only that row is requeued, sent once, and the operator is back on the same list
     assert first.redirect_chain == [(f"http://testserver{DEAD}?handler=test.rebook", 302)]
-    assert messages_of(first) == ["Requeued 1, skipped 0 (already requeued or not dead-lettered)."]
+    assert messages_of(first) == [
+        f"Requeued delivery {dead.pk} (test.rebook for event {short(dead.event)})."
+    ]
     assert_requeued(dead)
     assert_still_dead(other)
     assert enqueued == [[(dead.pk, "default", 60)]]
@@ -448,7 +339,9 @@ def test_row_requeue_requeues_once_and_a_second_click_does_nothing(
 
     # then nothing more happens, and the operator is told so
     assert second.redirect_chain == [(DEAD, 302)]
-    assert messages_of(second) == ["Requeued 0, skipped 1 (already requeued or not dead-lettered)."]
+    assert messages_of(second) == [
+        "Nothing was requeued. 1 was no longer dead-lettered and was left alone."
+    ]
     assert len(enqueued) == 1
 
 

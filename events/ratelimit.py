@@ -1,0 +1,66 @@
+"""A per-source rate limit for webhooks, so a flood from one sender cannot starve the workers.
+
+A fixed one-minute window counted in Redis (INCR + EXPIRE), shared by every web process. Only
+requests that passed signature verification count: forged ones cost a hash and nothing else,
+and must not use up a genuine sender's budget. If Redis cannot be reached the limit is not
+applied (fail open): refusing every webhook because the limiter is down would lose more than
+it protects.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from .webhooks.base import Rejection
+
+log = logging.getLogger("switchyard.ingest")
+
+WINDOW_SECONDS = 60
+
+
+class RateLimited(Rejection):
+    def __init__(self, slug: str, limit: int, retry_after: int) -> None:
+        super().__init__(429, f"source {slug!r} is over its limit of {limit} requests a minute")
+        self.retry_after = retry_after
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+def limit_for(source_settings: Any) -> int:
+    """Requests a minute for a source: its ``rate_limit_per_minute`` setting, else the default.
+    0 turns the limit off."""
+    if isinstance(source_settings, dict):
+        value = source_settings.get("rate_limit_per_minute")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return int(settings.SWITCHYARD_HOOK_RATE_LIMIT)
+
+
+def check(slug: str, limit: int, *, now: float | None = None) -> None:
+    """Count one request for ``slug``; raise RateLimited once the window's count passes limit."""
+    if limit <= 0:
+        return
+    now = time.time() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    key = f"switchyard:ratelimit:{slug}:{window}"
+    try:
+        pipe = _client(settings.REDIS_URL).pipeline()
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS * 2)
+        count = int(pipe.execute()[0])
+    except (redis.RedisError, OSError) as exc:
+        log.warning("rate limit not applied to %r: Redis unreachable (%s)", slug, exc)
+        return
+    if count > limit:
+        retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+        raise RateLimited(slug, limit, retry_after)

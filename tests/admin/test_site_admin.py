@@ -1,0 +1,185 @@
+"""The site as a whole (index order, the Celery apps' admins) and the configuration pages'
+layout (routes list, source endpoint and fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.test import Client
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+from django_celery_results.models import GroupResult, TaskResult
+
+from events.models import Route, Source
+
+pytestmark = pytest.mark.django_db
+
+
+# --- Index -------------------------------------------------------------------------------
+
+
+def test_index_lists_the_events_app_first_in_working_order(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:index"))
+
+    apps = response.context["app_list"]
+    assert apps[0]["app_label"] == "events"
+    assert [m["object_name"] for m in apps[0]["models"]] == [
+        "Event",
+        "Delivery",
+        "DeadLetter",
+        "Source",
+        "Route",
+        "ApiToken",
+    ]
+    beat = next(app for app in apps if app["app_label"] == "django_celery_beat")
+    assert sorted(m["object_name"] for m in beat["models"]) == [
+        "CrontabSchedule",
+        "IntervalSchedule",
+        "PeriodicTask",
+    ]
+
+
+def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
+    page = admin_client.get(reverse("admin:app_list", args=["events"]))
+
+    assert [m["object_name"] for m in page.context["app_list"][0]["models"]] == [
+        "Event",
+        "Delivery",
+        "DeadLetter",
+        "Source",
+        "Route",
+        "ApiToken",
+    ]
+    assert page.context["available_apps"][0]["app_label"] == "events"
+
+
+def test_unused_schedules_are_not_registered_and_the_others_untouched() -> None:
+    assert not admin.site.is_registered(ClockedSchedule)
+    assert not admin.site.is_registered(SolarSchedule)
+    for model in (PeriodicTask, IntervalSchedule, CrontabSchedule):
+        assert type(admin.site.get_model_admin(model)).__module__ == "django_celery_beat.admin"
+    with pytest.raises(NoReverseMatch):
+        reverse("admin:django_celery_beat_clockedschedule_changelist")
+
+
+@pytest.fixture
+def task_result(db: None) -> TaskResult:
+    return TaskResult.objects.create(task_id="t-1", task_name="events.deliver", status="SUCCESS")
+
+
+def test_task_results_are_read_only(admin_client: Client, task_result: TaskResult) -> None:
+    change = reverse("admin:django_celery_results_taskresult_change", args=[task_result.pk])
+
+    answers = [
+        admin_client.get(reverse("admin:django_celery_results_taskresult_add")).status_code,
+        admin_client.get(reverse("admin:django_celery_results_groupresult_add")).status_code,
+        admin_client.get(change).status_code,
+        admin_client.post(change, {"task_id": "t-2", "status": "FAILURE"}).status_code,
+        admin_client.get(reverse("admin:django_celery_results_taskresult_changelist")).status_code,
+        admin_client.get(reverse("admin:django_celery_results_groupresult_changelist")).status_code,
+    ]
+
+    assert answers == [403, 403, 200, 403, 200, 200]
+    task_result.refresh_from_db()
+    assert (task_result.task_id, task_result.status) == ("t-1", "SUCCESS")
+    assert 'name="_save"' not in admin_client.get(change).content.decode()
+    assert admin.site.is_registered(GroupResult)
+
+
+# --- Formats -----------------------------------------------------------------------------
+
+
+def test_date_formats_have_seconds_and_the_zone() -> None:
+    assert formats.get_format("DATETIME_FORMAT") == "Y-m-d H:i:s T"
+    assert formats.get_format("SHORT_DATETIME_FORMAT") == "Y-m-d H:i:s T"
+    assert formats.get_format("TIME_FORMAT") == "H:i:s"
+    assert formats.get_format("DATE_FORMAT") == "Y-m-d"
+    # Input stays Django's.
+    assert "%Y-%m-%d %H:%M:%S" in formats.get_format("DATETIME_INPUT_FORMATS")
+
+
+# --- Routes ------------------------------------------------------------------------------
+
+
+def test_route_list_links_the_event_type_and_leaves_out_the_name(
+    admin_client: Client, db: None
+) -> None:
+    route = Route.objects.create(
+        name="rebook guests whose reservation was cancelled by the hotel",
+        event_type="scenario.reservation.*",
+        handler="test.rebook",
+    )
+
+    response = admin_client.get(reverse("admin:events_route_changelist"))
+
+    html = response.content.decode()
+    assert list(response.context["cl"].list_display) == [
+        "action_checkbox",
+        "pattern",
+        "handler_name",
+        "enabled",
+        "managed",
+        "max_attempts",
+        "time_limit",
+        "queue",
+    ]
+    link = reverse("admin:events_route_change", args=[route.pk])
+    assert (
+        f'<th class="field-pattern"><a href="{link}">scenario.<wbr>reservation.<wbr>*</a></th>'
+    ) in html
+    assert '<td class="field-handler_name">test.<wbr>rebook</td>' in html
+    assert "field-name" not in html
+
+
+def test_route_queue_says_a_worker_must_consume_it(admin_client: Client, db: None) -> None:
+    response = admin_client.get(reverse("admin:events_route_add"))
+
+    field = response.context["adminform"].form.fields["queue"]
+    assert field.help_text == (
+        "The Celery queue this route's deliveries are sent to. A worker must consume it "
+        "(celery worker -Q default,maintenance,<queue>), or its deliveries wait and the "
+        "sweeper keeps re-sending them."
+    )
+    assert not hasattr(field, "choices")
+
+
+# --- Sources -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "endpoint"),
+    [("hmac", f"<code>{settings.SWITCHYARD_PUBLIC_URL}/hooks/shop</code>"), ("api", "-")],
+)
+def test_source_page_shows_the_full_endpoint_url(
+    admin_client: Client, db: None, kind: str, endpoint: str
+) -> None:
+    source = Source.objects.create(slug="shop", kind=kind, secrets=["s" * 20])
+
+    response = admin_client.get(reverse("admin:events_source_change", args=[source.pk]))
+
+    assert f'<div class="readonly">{endpoint}</div>' in response.content.decode()
+
+
+def test_source_form_has_a_wide_description_and_explains_settings(
+    admin_client: Client, db: None
+) -> None:
+    response = admin_client.get(reverse("admin:events_source_add"))
+
+    form: Any = response.context["adminform"].form
+    html = response.content.decode()
+    assert 'class="vLargeTextField"' in str(form["description"])
+    assert form.fields["settings"].help_text == (
+        "A JSON object of options for this source's kind, "
+        'e.g. {"header": "X-Signature"}. Leave {} when the kind takes none.'
+    )
+    assert "Leave {} when the kind takes none." in html
