@@ -80,8 +80,14 @@ class SourceForm(forms.ModelForm):
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         kind = self.cleaned_data.get("kind")
-        if kind and get_kind(kind) is not None and not self.rotated_secrets():
+        verifier = get_kind(kind) if kind else None
+        if verifier is not None and not self.rotated_secrets():
             self.add_error("new_secret", f"A {kind} source needs a signing secret.")
+        new = self.cleaned_data.get("new_secret") or ""
+        if verifier is not None and new:
+            problem = verifier.secret_problem(new)
+            if problem:
+                self.add_error("new_secret", problem)
         return cleaned
 
     def rotated_secrets(self) -> list[str]:

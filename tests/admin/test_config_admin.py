@@ -389,3 +389,19 @@ def test_enabled_is_editable_in_the_route_list(admin_client: Client, route: Rout
     assert {r.pk: r.enabled for r in Route.objects.all()} == {
         row.pk: row.enabled and row.pk != route.pk for row in rows
     }
+
+
+def test_a_secret_the_kind_cannot_use_is_refused_in_the_form(
+    admin_client: Client, db: None
+) -> None:
+    response = admin_client.post(
+        reverse("admin:events_source_add"),
+        {"slug": "payments", "kind": "stripe", "enabled": "on", "settings": "{}",
+         "new_secret": "not-a-stripe-secret"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "new_secret": ["a Stripe signing secret starts with whsec_"]
+    }
+    assert not Source.objects.filter(slug="payments").exists()
