@@ -1,0 +1,52 @@
+"""Secrets never reach the logs, whatever a request gets wrong."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.test import Client
+
+from events.models import Source
+
+from .conftest import post
+
+pytestmark = pytest.mark.django_db
+
+BODY = b'{"type": "x", "id": "evt_1", "object": "event", "payload": {}}'
+
+# Each request is wrong in a different way: no signature, a garbage one, a stale timestamp.
+BAD_HEADERS = [
+    {},
+    {
+        "X-Hub-Signature-256": "sha256=" + "0" * 64,
+        "Stripe-Signature": "t=1,v1=" + "0" * 64,
+        "X-Slack-Signature": "v0=" + "0" * 64,
+        "X-Slack-Request-Timestamp": "1",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": "1",
+        "webhook-signature": "v1,AAAA",
+        "X-Switchyard-Signature": "sha256=" + "0" * 64,
+    },
+]
+
+
+@pytest.mark.parametrize("fixture", ["github_source", "stripe_source", "slack_source", "sw_source"])
+def test_rejected_requests_log_no_secret(
+    fixture: str,
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
+) -> None:
+    source: Source = request.getfixturevalue(fixture)
+    caplog.set_level(logging.DEBUG)
+
+    for headers in BAD_HEADERS:
+        response = post(client, source.slug, BODY, headers)
+        assert 400 <= response.status_code < 500
+
+    assert caplog.records, "the rejections should have been logged"
+    for secret in source.secrets:
+        assert secret not in caplog.text
+        # nor the part after a whsec_ prefix, nor its decoded key's text
+        assert secret.removeprefix("whsec_") not in caplog.text
