@@ -17,8 +17,8 @@ from ..ingest.conftest import Response, assert_rejected, stored
 
 __all__ = ["NOW", "VECTORS", "Response", "assert_rejected", "post", "stored"]
 
-# The shared fixtures sit next to the checkout: ../shared/fixtures from the repository root.
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+# Real payloads and the providers' signature vectors (see fixtures/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VECTORS: dict[str, Any] = json.loads((FIXTURES / "signature-vectors.json").read_text())
 GITHUB_FIXTURES = FIXTURES / "github"
 

@@ -176,3 +176,9 @@ def test_form_without_payload_field_is_400(client: Client, github_source: Source
     )
     assert_rejected(response, 400, "form body has no 'payload' field")
     assert stored() == before
+
+
+def test_the_fixture_walk_covers_every_github_payload() -> None:
+    # An empty or moved fixture folder must fail, not quietly parametrize nothing.
+    assert len(PAYLOADS) == 273
+    assert len({p.parent.name for p in PAYLOADS}) == 60

@@ -1,4 +1,4 @@
-"""The providers' published signature vectors (../shared/fixtures/signature-vectors.json),
+"""The providers' published signature vectors (fixtures/signature-vectors.json),
 checked against each kind's verifier with the clock pinned to the vector's ``now``."""
 
 from __future__ import annotations
