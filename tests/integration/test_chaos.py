@@ -6,7 +6,10 @@ disturbing the shared worker.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -206,3 +209,39 @@ def test_a_handler_calling_sys_exit_does_not_wedge_the_worker(
     delivery = Delivery.objects.get(event=bad)
     assert (delivery.total_attempts, delivery.error_class) == (2, "SystemExit")
     assert HandlerCall.objects.filter(handler="test.exit").count() == 2
+
+
+def test_prefork_child_killed_mid_handler_is_requeued_and_completes_once(
+    worker_factory: Callable[..., Worker], routes: None, api_source: Source
+) -> None:
+    # given a prefork worker whose pool child is running a handler that already applied its
+    # effect (the parent survives: acks_late + reject_on_worker_lost requeue the message)
+    prefork = worker_factory("prefork", queues="chaos", pool="prefork", concurrency=1)
+    event = publish(source=api_source, type="test.slow_prefork", payload={"sleep": 120}).event
+    key = f"{event.id}:test.slow_prefork"
+    wait_until(lambda: SideEffect.objects.filter(key=key).exists(), what="the first effect")
+    children = subprocess.run(
+        ["pgrep", "-P", str(prefork.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(children) == 1
+
+    # when the pool child is killed
+    os.kill(int(children[0]), signal.SIGKILL)
+
+    # then the parent reports the loss, the sweeper takes the delivery back once its lease has
+    # run out, and the second attempt completes without a second effect
+    def finished() -> bool:
+        sweep(grace=0.5)
+        return Delivery.objects.get(event=event).status == "succeeded"
+
+    wait_until(finished, timeout=60, interval=0.5, what="the delivery to complete")
+    prefork.stop()
+    assert "WorkerLostError" in prefork.log(tail=None)
+    delivery = Delivery.objects.get(event=event)
+    assert delivery.total_attempts == 2
+    attempts = list(Attempt.objects.filter(delivery=delivery).values_list("number", "status"))
+    assert sorted(attempts) == [(1, "lost"), (2, "succeeded")]
+    assert SideEffect.objects.filter(key=key).count() == 1
+    assert (
+        HandlerCall.objects.filter(handler="test.slow_prefork", event_id=str(event.id)).count() == 2
+    )

@@ -120,3 +120,9 @@ def nul_outcome(ctx: HandlerContext) -> dict[str, Any]:
 @handler("test.huge_outcome", on=["test.huge_outcome"], max_attempts=3)
 def huge_outcome(ctx: HandlerContext) -> dict[str, Any]:
     return {"text": "x" * 300_000}
+
+
+@handler("test.slow_prefork", on=["test.slow_prefork"], max_attempts=3, time_limit=8, queue="chaos")
+def slow_prefork(ctx: HandlerContext) -> dict[str, Any]:
+    """Like test.slow, with room before the soft time limit so a test can kill it first."""
+    return slow(ctx)
