@@ -123,6 +123,26 @@ SWITCHYARD_MAINTENANCE_QUEUE = env_str("SWITCHYARD_MAINTENANCE_QUEUE", "maintena
 # Public base URL, used when printing endpoint URLs.
 SWITCHYARD_PUBLIC_URL = env_str("SWITCHYARD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# --- Agents ----------------------------------------------------------------------------------
+
+# "anthropic" calls the Messages API; "offline" answers deterministically from the event's
+# content with no network (the default when no ANTHROPIC_API_KEY is set, so the demo works).
+SWITCHYARD_AGENT_PROVIDER = env_str(
+    "SWITCHYARD_AGENT_PROVIDER", "anthropic" if env_str("ANTHROPIC_API_KEY", "") else "offline"
+)
+if SWITCHYARD_AGENT_PROVIDER not in {"anthropic", "offline"}:
+    raise ImproperlyConfigured(
+        f"SWITCHYARD_AGENT_PROVIDER={SWITCHYARD_AGENT_PROVIDER!r} is not anthropic or offline"
+    )
+# The model an agent uses unless it names its own; a test fails if the installed SDK lists it
+# as deprecated.
+SWITCHYARD_AGENT_MODEL = env_str("SWITCHYARD_AGENT_MODEL", "claude-sonnet-5-5")
+# Seconds for one Messages API request. The SDK's default is 600 s.
+ANTHROPIC_TIMEOUT = env_float("ANTHROPIC_TIMEOUT", 60.0, minimum=0.1)
+# The SDK's own retries per request; Celery retries the whole delivery, so keep this low. At
+# most max_turns * (1 + this) HTTP requests are made per delivery attempt.
+SWITCHYARD_AGENT_MAX_RETRIES = env_int("SWITCHYARD_AGENT_MAX_RETRIES", 1, minimum=0)
+
 # --- Celery ----------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

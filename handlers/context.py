@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,9 @@ class HandlerContext:
     idempotency_key: str
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
     emitted: list[Emitted] = field(default_factory=list)
+    # Called with one dict per traced step (an LLM call, a tool call) as it completes; None
+    # when nobody stores them.
+    record_step: Callable[[dict[str, Any]], None] | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

@@ -1,0 +1,118 @@
+"""The Anthropic client an agent uses, and how its failures map onto the handler contract.
+
+One client per process and thread, made on first use: a prefork worker forks after Django has
+started, and an HTTP connection pool must not be shared across a fork; a threads-pool worker
+gets one pool per thread. ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are read by the SDK
+from the environment; a change to either (or to the settings below) makes a new client.
+
+Bounds: every request has ``ANTHROPIC_TIMEOUT`` seconds, and the SDK retries it at most
+``SWITCHYARD_AGENT_MAX_RETRIES`` times (connection errors, timeouts, 408, 409, 429, 5xx), so
+one run of an agent makes at most ``max_turns * (1 + SWITCHYARD_AGENT_MAX_RETRIES)`` HTTP
+requests. Celery retries the delivery beyond that.
+
+When the API names a wait (``retry-after``) longer than ``MAX_INLINE_WAIT`` the SDK does not
+sleep on it in the worker: the error is raised at once and becomes a ``TransientError`` whose
+``retry_after`` schedules the delivery's next attempt.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import threading
+import time
+from typing import Any
+
+import anthropic
+from anthropic import APIRequest, APIResponse, CallNext, Middleware
+from django.conf import settings
+
+from handlers.errors import HandlerError, PermanentError, TransientError
+
+# Longest server-requested wait (seconds) the SDK may sleep in-process before its one retry.
+MAX_INLINE_WAIT = 5.0
+
+# Statuses retrying can fix: timeout, conflict, rate limit; every 5xx (529 is "overloaded").
+_TRANSIENT_4XX = frozenset({408, 409, 429})
+
+_local = threading.local()
+
+
+class _NoLongInlineWaits(Middleware):
+    """Stop the SDK from sleeping a long ``retry-after`` inside a worker thread."""
+
+    def handle(self, request: APIRequest, call_next: CallNext) -> APIResponse[Any]:
+        response = call_next(request)
+        http = response.http_response
+        if not http.is_success:
+            wait = retry_after(http.headers)
+            if wait is not None and wait > MAX_INLINE_WAIT:
+                # The SDK obeys this header before its own retry policy.
+                http.headers["x-should-retry"] = "false"
+        return response
+
+
+def get_client() -> anthropic.Anthropic:
+    """This process's and thread's client for the current configuration."""
+    config = (
+        os.getpid(),
+        os.environ.get("ANTHROPIC_API_KEY"),
+        os.environ.get("ANTHROPIC_BASE_URL"),
+        float(settings.ANTHROPIC_TIMEOUT),
+        int(settings.SWITCHYARD_AGENT_MAX_RETRIES),
+    )
+    cached = getattr(_local, "client", None)
+    if cached is not None and cached[0] == config:
+        return cached[1]
+    client = anthropic.Anthropic(
+        timeout=config[3], max_retries=config[4], middleware=[_NoLongInlineWaits()]
+    )
+    _local.client = (config, client)
+    return client
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def map_error(exc: anthropic.AnthropicError) -> HandlerError | None:
+    """The handler-contract error for an SDK error, or None if it is not one we classify."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return TransientError(f"Anthropic API timed out after {settings.ANTHROPIC_TIMEOUT} s")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return TransientError(f"could not reach the Anthropic API: {exc}")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        message = f"Anthropic API answered {status}: {_error_message(exc)}"
+        if status in _TRANSIENT_4XX or status >= 500:
+            return TransientError(message, retry_after=retry_after(exc.response.headers))
+        # 400, 401, 403, 404 and any other 4xx: the same request would fail again.
+        return PermanentError(message)
+    return None
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return f"{error.get('type', 'error')}: {error['message']}"
+    return exc.message
