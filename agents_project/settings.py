@@ -142,6 +142,26 @@ ANTHROPIC_TIMEOUT = env_float("ANTHROPIC_TIMEOUT", 60.0, minimum=0.1)
 # The SDK's own retries per request; Celery retries the whole delivery, so keep this low. At
 # most max_turns * (1 + this) HTTP requests are made per delivery attempt.
 SWITCHYARD_AGENT_MAX_RETRIES = env_int("SWITCHYARD_AGENT_MAX_RETRIES", 1, minimum=0)
+# USD per million tokens, per model, for the cost of each traced LLM call (events.costs).
+# Replace the whole table with SWITCHYARD_MODEL_PRICES_JSON, e.g.
+# {"claude-sonnet-5-5": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}}.
+# A model missing from it is costed at 0, with a warning in the log.
+# Anthropic's published list prices (platform docs, "Models & pricing", read 2026-11-22):
+# cache writes are the 5-minute rate (1.25x input), cache reads 0.1x input. Check them against
+# your own invoice; a model not listed here is costed at 0 with a warning.
+SWITCHYARD_MODEL_PRICES: dict[str, dict[str, float]] = {
+    "claude-opus-5-5": {"input": 4.0, "output": 20.0, "cache_write": 5.0, "cache_read": 0.4},
+    "claude-sonnet-5-5": {"input": 2.0, "output": 10.0, "cache_write": 2.5, "cache_read": 0.2},
+    # Haiku 5.5 is listed "from" this price; heavier use may cost more.
+    "claude-haiku-5-5": {"input": 0.1, "output": 0.5, "cache_write": 0.125, "cache_read": 0.01},
+    "claude-opus-5": {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.5},
+    "claude-sonnet-4-6": {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.3},
+    "claude-haiku-4-5": {"input": 1.0, "output": 5.0, "cache_write": 1.25, "cache_read": 0.1},
+}
+if env_str("SWITCHYARD_MODEL_PRICES_JSON", "").strip():
+    from events.costs import parse_prices
+
+    SWITCHYARD_MODEL_PRICES = parse_prices(env_str("SWITCHYARD_MODEL_PRICES_JSON", ""))
 
 # --- Celery ----------------------------------------------------------------------------------
 

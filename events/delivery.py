@@ -29,6 +29,7 @@ from handlers.errors import PermanentError, TransientError
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
 from .status import lock_event, refresh_event_status
+from .traces import recorder
 
 log = logging.getLogger("switchyard.pipeline")
 handler_log = logging.getLogger("switchyard.handlers")
@@ -226,6 +227,8 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
         logger=logging.LoggerAdapter(
             handler_log, {"event_id": str(event.id), "handler": delivery.handler}
         ),
+        # Writes each agent step as a Step of this attempt as it completes (events.traces).
+        record_step=recorder(delivery, number),
     )
 
 

@@ -8,6 +8,7 @@ conditional UPDATE, so two workers can never both win the same transition.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core.validators import MinValueValidator
@@ -266,6 +267,60 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class StepKind(models.TextChoices):
+    LLM = "llm", "LLM call"
+    TOOL = "tool", "tool call"
+
+
+class Step(models.Model):
+    """One traced step of an agent's attempt: a model call or a tool call.
+
+    Written as each step completes (events.traces.store_step), outside the transaction that
+    records the attempt's result, so a run that dies midway still shows what it did and spent.
+    """
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="step_set")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=StepKind.choices)
+    # The model for an LLM call ("offline" for the offline provider), the tool for a tool call.
+    name = models.CharField(max_length=200)
+    tool_kind = models.CharField(max_length=16, blank=True, default="")
+    # A tool call's input; for an LLM call only a summary of the request, never the prompt.
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_creation_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["attempt", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "number"], name="step_attempt_number"),
+        ]
+        indexes = [
+            # The agent usage page: LLM calls of the last days, summed per handler and day.
+            models.Index(fields=["created_at"], name="step_llm_created", condition=Q(kind="llm")),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.number} ({self.kind} {self.name}) of attempt {self.attempt_id}"
+
+
+class AgentUsage(Step):
+    """Per agent per day totals, as their own read-only admin page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "agent usage"
+        verbose_name_plural = "agent usage"
 
 
 class ApiToken(models.Model):

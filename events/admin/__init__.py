@@ -12,10 +12,12 @@ from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .site import configure
 from .tokens import ApiTokenAdmin
+from .usage import AgentUsageAdmin
 
 configure(admin.site)
 
 __all__ = [
+    "AgentUsageAdmin",
     "ApiTokenAdmin",
     "DeadLetterAdmin",
     "DeliveryAdmin",

@@ -37,6 +37,16 @@ from .common import (
     two_line_time,
 )
 from .inlines import AttemptInline, DeliveryInline
+from .steps import (
+    TRACE_FIELDSET,
+    DeliveryChangeList,
+    has_steps,
+    listed_totals,
+    steps_table,
+    tokens_cell,
+    totals_summary,
+    usd,
+)
 
 # --- Filters -------------------------------------------------------------------------------
 
@@ -244,6 +254,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "attempt_counts",
         "next_attempt",
         "error_kind",
+        "tokens",
+        "cost",
         "created",
     )
     list_filter: ClassVar[tuple[Any, ...]] = (DeliveryStatusFilter, HandlerFilter, ErrorClassFilter)
@@ -273,6 +285,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
             },
         ),
         ("Result", {"fields": ("error_class", "last_error", "outcome_json")}),
+        (TRACE_FIELDSET, {"fields": ("step_totals", "steps")}),
     )
     readonly_fields = (
         "event",
@@ -291,7 +304,18 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "error_class",
         "last_error",
         "outcome_json",
+        "step_totals",
+        "steps",
     )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[DeliveryChangeList]:
+        return DeliveryChangeList
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and has_steps(obj):
+            return fieldsets
+        return [fieldset for fieldset in fieldsets if fieldset[0] != TRACE_FIELDSET]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # An event's status is derived from its deliveries; removing one behind the pipeline's
@@ -349,6 +373,24 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="attempts (cycle / total)")
     def attempt_counts(self, obj: Delivery) -> str:
         return f"{obj.attempts} / {obj.total_attempts}"
+
+    @admin.display(description="tokens")
+    def tokens(self, obj: Delivery) -> str:
+        totals = listed_totals(obj)
+        return "-" if totals is None else tokens_cell(totals)
+
+    @admin.display(description="cost")
+    def cost(self, obj: Delivery) -> str:
+        totals = listed_totals(obj)
+        return "-" if totals is None else usd(totals["cost_usd"])
+
+    @admin.display(description="totals")
+    def step_totals(self, obj: Delivery) -> str:
+        return totals_summary(obj)
+
+    @admin.display(description="steps")
+    def steps(self, obj: Delivery) -> str | SafeString:
+        return steps_table(obj)
 
     @admin.display(description="outcome")
     def outcome_json(self, obj: Delivery) -> SafeString | str:

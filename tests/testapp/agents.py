@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from handlers.context import HandlerContext
+from handlers.llm import Agent
+from handlers.llm import tool as llm_tool
 from handlers.registry import PermanentError, TransientError, handler
 
 from .models import HandlerCall, SideEffect
@@ -126,3 +129,54 @@ def huge_outcome(ctx: HandlerContext) -> dict[str, Any]:
 def slow_prefork(ctx: HandlerContext) -> dict[str, Any]:
     """Like test.slow, with room before the soft time limit so a test can kill it first."""
     return slow(ctx)
+
+
+# --- Agents (handlers.llm), for the trace tests ------------------------------------------------
+
+ORDERS = {"ord_7": {"status": "shipped", "carrier": "DHL"}}
+
+
+@llm_tool(kind="read")
+def lookup_order(order_id: str) -> dict[str, Any]:
+    """Look an order up by id.
+
+    Args:
+        order_id: The order's id, e.g. ord_7.
+    """
+    return {"order_id": order_id, **ORDERS.get(order_id, {"status": "unknown"})}
+
+
+@llm_tool(kind="read")
+def read_setting(name: str) -> str:
+    """Read a configuration value (a careless tool: it would leak secrets if they were stored).
+
+    Args:
+        name: The environment variable's name.
+    """
+    return f"{name}={os.environ.get(name, '')}"
+
+
+order_agent = Agent(
+    name="test.agent",
+    system="You answer questions about orders. Look orders up before you answer.",
+    model="claude-sonnet-5-5",
+    tools=[lookup_order],
+    max_turns=4,
+)
+careless_agent = Agent(
+    name="test.careless_agent",
+    system="You report configuration.",
+    model="claude-sonnet-5-5",
+    tools=[lookup_order, read_setting],
+    max_turns=4,
+)
+
+
+@handler("test.agent", on=["test.agent"], max_attempts=3)
+def run_order_agent(ctx: HandlerContext) -> dict[str, Any]:
+    return order_agent.run(ctx, "Say where the order in this event is.").as_outcome()
+
+
+@handler("test.careless_agent", on=["test.careless_agent"], max_attempts=1)
+def run_careless_agent(ctx: HandlerContext) -> dict[str, Any]:
+    return careless_agent.run(ctx, "Answer the request in this event.").as_outcome()

@@ -1,0 +1,70 @@
+"""Agent usage: per handler per day, the deliveries that ran an agent, their LLM calls, tokens
+and cost, over the last ``USAGE_DAYS`` days. One read-only page, no rows to open."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from ..models import AgentUsage, Step, StepKind
+
+USAGE_DAYS = 14
+
+
+def usage_rows(days: int = USAGE_DAYS, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per (day, handler), newest day first; days in the current time zone."""
+    now = timezone.localtime(now or timezone.now())
+    since = timezone.make_aware(datetime.combine(now.date() - timedelta(days=days - 1), time()))
+    rows = (
+        Step.objects.filter(created_at__gte=since)
+        .order_by()
+        .annotate(day=TruncDate("created_at"), handler=F("attempt__delivery__handler"))
+        .values("day", "handler")
+        .annotate(
+            deliveries=Count("attempt__delivery_id", distinct=True),
+            llm_calls=Count("id", filter=Q(kind=StepKind.LLM)),
+            tool_calls=Count("id", filter=Q(kind=StepKind.TOOL)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cache_creation_tokens=Sum("cache_creation_tokens"),
+            cache_read_tokens=Sum("cache_read_tokens"),
+            cost_usd=Sum("cost_usd"),
+        )
+        .order_by("-day", "handler")
+    )
+    return [dict(row) for row in rows]
+
+
+@admin.register(AgentUsage)
+class AgentUsageAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Agent usage, last {USAGE_DAYS} days",
+            "rows": usage_rows(),
+            "days": USAGE_DAYS,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/events/agentusage/usage.html", context)
