@@ -142,6 +142,10 @@ ANTHROPIC_TIMEOUT = env_float("ANTHROPIC_TIMEOUT", 60.0, minimum=0.1)
 # The SDK's own retries per request; Celery retries the whole delivery, so keep this low. At
 # most max_turns * (1 + this) HTTP requests are made per delivery attempt.
 SWITCHYARD_AGENT_MAX_RETRIES = env_int("SWITCHYARD_AGENT_MAX_RETRIES", 1, minimum=0)
+# Input + output tokens one agent run may use unless the Agent sets max_tokens_per_run.
+SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN = env_int(
+    "SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN", 200_000, minimum=1
+)
 # USD per million tokens, per model, for the cost of each traced LLM call (events.costs).
 # Replace the whole table with SWITCHYARD_MODEL_PRICES_JSON, e.g.
 # {"claude-sonnet-5-5": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}}.

@@ -26,6 +26,7 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
+from .budgets import budget_checker
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
 from .status import lock_event, refresh_event_status
@@ -229,6 +230,8 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
         ),
         # Writes each agent step as a Step of this attempt as it completes (events.traces).
         record_step=recorder(delivery, number),
+        # The handler's daily AgentBudget, asked before each LLM call (events.budgets).
+        budget_check=budget_checker(delivery.handler),
     )
 
 

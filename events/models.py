@@ -323,6 +323,36 @@ class AgentUsage(Step):
         verbose_name_plural = "agent usage"
 
 
+class AgentBudget(models.Model):
+    """A daily budget for one agent handler: tokens (input + output) and/or cost of its LLM calls
+    since local midnight (``TIME_ZONE``). Past it, its deliveries end with "budget exceeded"
+    (events.budgets). No row, or a disabled one, means no daily limit."""
+
+    handler = models.CharField(max_length=100, unique=True, help_text="The handler's name.")
+    daily_token_limit = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Input + output tokens per day; empty for no token limit.",
+    )
+    daily_cost_limit_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per day; empty for no cost limit.",
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["handler"]
+        verbose_name = "agent budget"
+
+    def __str__(self) -> str:
+        return self.handler
+
+
 class ApiToken(models.Model):
     """A bearer token for the publish API. Only a digest is stored; the token is shown once."""
 

@@ -44,6 +44,9 @@ class HandlerContext:
     # Called with one dict per traced step (an LLM call, a tool call) as it completes; None
     # when nobody stores them.
     record_step: Callable[[dict[str, Any]], None] | None = None
+    # Asked before each LLM call: a reason ("budget exceeded: ...") when the handler is over
+    # its budget, else None. None when nobody keeps budgets.
+    budget_check: Callable[[], str | None] | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

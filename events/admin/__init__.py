@@ -7,6 +7,7 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
+from .budgets import AgentBudgetAdmin
 from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
@@ -17,6 +18,7 @@ from .usage import AgentUsageAdmin
 configure(admin.site)
 
 __all__ = [
+    "AgentBudgetAdmin",
     "AgentUsageAdmin",
     "ApiTokenAdmin",
     "DeadLetterAdmin",

@@ -14,7 +14,16 @@ from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
 # The events app's models in the order an operator works through them; others after these.
-MODEL_ORDER = ("Event", "Delivery", "DeadLetter", "AgentUsage", "Source", "Route", "ApiToken")
+MODEL_ORDER = (
+    "Event",
+    "Delivery",
+    "DeadLetter",
+    "AgentUsage",
+    "AgentBudget",
+    "Source",
+    "Route",
+    "ApiToken",
+)
 FIRST_APP = "events"
 
 

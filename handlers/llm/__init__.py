@@ -3,7 +3,15 @@
 See docs/agents.md ("Runtime").
 """
 
-from .agent import Agent, AgentLimitExceeded, AgentResult
+from .agent import Agent, AgentLimitExceeded, AgentResult, BudgetExceeded
 from .tools import Tool, ToolInputError, tool
 
-__all__ = ["Agent", "AgentLimitExceeded", "AgentResult", "Tool", "ToolInputError", "tool"]
+__all__ = [
+    "Agent",
+    "AgentLimitExceeded",
+    "AgentResult",
+    "BudgetExceeded",
+    "Tool",
+    "ToolInputError",
+    "tool",
+]

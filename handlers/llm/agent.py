@@ -5,6 +5,11 @@ delimited, untrusted data; while the model asks for tools it runs them (only tho
 agent's own list) and sends back the results; it ends when the model answers without asking
 for a tool, or fails after ``max_turns`` model calls. Every model call and tool call becomes a
 step: passed to ``ctx.record_step`` as it completes, and kept on the result.
+
+Budgets: before each model call the run checks its own token budget (``max_tokens_per_run``,
+input plus output tokens of the run's calls so far) and then ``ctx.budget_check`` (the
+pipeline's daily budget per agent); past either it raises ``BudgetExceeded``, a
+``PermanentError``, instead of spending more.
 """
 
 from __future__ import annotations
@@ -32,8 +37,20 @@ UNTRUSTED_NOTE = (
 )
 
 
+DEFAULT_MAX_TOKENS_PER_RUN = 200_000
+
+
 class AgentLimitExceeded(PermanentError):
     """The run used up its turns without a final answer; another attempt would do the same."""
+
+
+class BudgetExceeded(PermanentError):
+    """A token or cost budget is used up: the delivery ends (dead-lettered, never retried)
+    rather than spend more. The message says which budget and by how much."""
+
+
+def default_max_tokens_per_run() -> int:
+    return int(getattr(settings, "SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN", DEFAULT_MAX_TOKENS_PER_RUN))
 
 
 @dataclass
@@ -75,16 +92,21 @@ class Agent:
         max_tokens: int = 1024,
         tools: Iterable[Tool] = (),
         max_turns: int = 8,
+        max_tokens_per_run: int | None = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        if max_tokens_per_run is not None and max_tokens_per_run < 1:
+            raise ValueError("max_tokens_per_run must be at least 1")
         self.name = name
         self.system = system
         self.model = model
         self.max_tokens = max_tokens
         self.max_turns = max_turns
+        # None: SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN, read when a run starts.
+        self._max_tokens_per_run = max_tokens_per_run
         # The allow-list: fixed here by the agent's author, never extended by model output.
         self.tools: dict[str, Tool] = {}
         for t in tools:
@@ -101,9 +123,28 @@ class Agent:
     def resolved_model(self) -> str:
         return self.model or str(settings.SWITCHYARD_AGENT_MODEL)
 
+    @property
+    def max_tokens_per_run(self) -> int:
+        if self._max_tokens_per_run is not None:
+            return self._max_tokens_per_run
+        return default_max_tokens_per_run()
+
+    def check_budget(self, ctx: HandlerContext, used: int, limit: int) -> None:
+        """Raise BudgetExceeded if the next model call must not be made: this run has used
+        ``limit`` tokens or more, or the context's budget check gives a reason."""
+        if used >= limit:
+            raise BudgetExceeded(f"budget exceeded: run used {used} tokens of {limit}")
+        if ctx.budget_check is not None:
+            reason = ctx.budget_check()
+            if reason:
+                ctx.logger.warning("agent %s: %s", self.name, reason)
+                raise BudgetExceeded(reason)
+
     def run(self, ctx: HandlerContext, user_content: str) -> AgentResult:
-        """Run the loop for this delivery. Raises TransientError / PermanentError on failure."""
+        """Run the loop for this delivery. Raises TransientError / PermanentError on failure
+        (BudgetExceeded when a budget is used up)."""
         if settings.SWITCHYARD_AGENT_PROVIDER == "offline":
+            self.check_budget(ctx, 0, self.max_tokens_per_run)
             result = offline.run(self.name, ctx, user_content)
             _record(ctx, result.steps[0])
             return AgentResult(
@@ -138,6 +179,9 @@ class Agent:
         if self.tools:
             request["tools"] = [t.definition() for t in self.tools.values()]
         steps: list[dict[str, Any]] = []
+        token_limit = self.max_tokens_per_run
+        used = 0
+        self.check_budget(ctx, used, token_limit)
 
         for turn in range(1, self.max_turns + 1):
             started = time.monotonic()
@@ -161,6 +205,7 @@ class Agent:
             step = _llm_step(response, turn=turn, model=model, started=started)
             steps.append(step)
             _record(ctx, step)
+            used += response.usage.input_tokens + response.usage.output_tokens
             messages.append({"role": "assistant", "content": _assistant_content(response)})
 
             calls = [block for block in response.content if block.type == "tool_use"]
@@ -173,6 +218,9 @@ class Agent:
                     turns=turn,
                     steps=steps,
                 )
+            if turn < self.max_turns:
+                # Before the tools it asked for: if there can be no next call, act on nothing.
+                self.check_budget(ctx, used, token_limit)
             results = []
             for call in calls:
                 tool_step, result = self._call_tool(ctx, call.id, call.name, call.input)

@@ -180,3 +180,18 @@ def run_order_agent(ctx: HandlerContext) -> dict[str, Any]:
 @handler("test.careless_agent", on=["test.careless_agent"], max_attempts=1)
 def run_careless_agent(ctx: HandlerContext) -> dict[str, Any]:
     return careless_agent.run(ctx, "Answer the request in this event.").as_outcome()
+
+
+budget_agent = Agent(
+    name="test.budget_agent",
+    system="You answer questions about orders. Look orders up before you answer.",
+    model="claude-sonnet-5-5",
+    tools=[lookup_order],
+    max_turns=6,
+    max_tokens_per_run=1000,
+)
+
+
+@handler("test.budget_agent", on=["test.budget_agent"], max_attempts=3)
+def run_budget_agent(ctx: HandlerContext) -> dict[str, Any]:
+    return budget_agent.run(ctx, "Say where the order in this event is.").as_outcome()
