@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from tests.redis_server import RedisServer, ServiceError
+
 from .measure import Result, Sizes, load_targets, verdict
 from .report import Machine, console_table, machine_info, write_doc
 from .services import (
     ROOT,
     BenchError,
-    RedisServer,
     ScratchDatabase,
     WorkerProcess,
     free_port,
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     try:
         results, machine, sizes = run(args, workdir)
-    except BenchError as exc:
+    except (BenchError, ServiceError) as exc:
         print(f"\nbench: {exc}\n(logs kept in {workdir})", file=sys.stderr, flush=True)
         return 2
     except BaseException:

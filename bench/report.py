@@ -14,8 +14,10 @@ from importlib.metadata import version
 from pathlib import Path
 from string import Template
 
+from tests.redis_server import RedisServer
+
 from .measure import Result, Sizes, Target, verdict
-from .services import RedisServer, ScratchDatabase
+from .services import ScratchDatabase
 
 TEMPLATE = Path(__file__).with_name("report_template.md")
 

@@ -9,7 +9,6 @@ No Django imports at module level: this runs before Django is set up.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,6 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
-import redis
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,61 +112,6 @@ class ScratchDatabase:
 
 
 # --- Redis ------------------------------------------------------------------------------------
-
-
-class RedisServer:
-    """A redis-server of the run's own on a free loopback port (no persistence)."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10)
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise BenchError("redis-server is not installed (scripts/ensure-services installs it)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--maxmemory-policy", "noeviction",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_until(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def _answers(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchError(f"redis-server exited with {self.process.returncode}")
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def version(self) -> str:
-        info = self.client().info("server")
-        return str(info.get("redis_version", "unknown"))
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 # --- Celery worker ----------------------------------------------------------------------------

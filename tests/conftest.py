@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
+
+from tests.redis_server import RedisServer, ServiceError
+
+__all__ = ["Beat", "RedisServer", "Worker", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,64 +39,15 @@ def wait_until(
 # --- Redis --------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A redis-server of our own on the port tests/settings.py chose."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.exit("redis-server is not installed (make test installs it)", returncode=3)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--maxmemory-policy", "noeviction",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_until(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(
         int(os.environ["SWITCHYARD_TEST_REDIS_PORT"]), tmp_path_factory.mktemp("redis")
     )
-    server.start()
+    try:
+        server.start()
+    except ServiceError as exc:
+        pytest.exit(str(exc), returncode=3)
     yield server
     server.stop()
 
