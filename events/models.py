@@ -369,3 +369,55 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    APPROVED = "approved", "approved (running)"
+    EXECUTED = "executed", "executed"
+    REJECTED = "rejected", "rejected"
+    FAILED = "failed", "failed"
+
+
+class Approval(models.Model):
+    """A write an agent asked for that waits for a person (a tool marked requires_approval).
+
+    Created by the run instead of acting (events.approvals.request). Approving it publishes an
+    ``approval.approved`` event whose delivery performs the write once, with the idempotency key
+    the run derived; rejecting it ends the matter and nothing runs.
+    """
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="approvals")
+    agent = models.CharField(max_length=100, help_text="The agent that asked.")
+    tool = models.CharField(max_length=64)
+    # The model's input for the tool, checked against its schema and made safe to store.
+    input = models.JSONField()
+    # Derived from the delivery, the tool and its input: the same request made again by a
+    # retried run finds this row instead of creating another.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    reason = models.TextField(blank=True, default="", help_text="Why it was rejected or failed.")
+    # The approval.approved event whose delivery performs the write.
+    follow_up = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    executed_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="approval_pending",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval {self.pk}: {self.agent} wants {self.tool}"
