@@ -26,6 +26,7 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
+from .approvals import requester
 from .budgets import budget_checker
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
@@ -232,6 +233,8 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
         record_step=recorder(delivery, number),
         # The handler's daily AgentBudget, asked before each LLM call (events.budgets).
         budget_check=budget_checker(delivery.handler),
+        # Writes that need a person file an Approval instead of acting (events.approvals).
+        request_approval=requester(delivery),
     )
 
 

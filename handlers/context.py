@@ -31,6 +31,28 @@ class Emitted:
     partition_key: str | None = None
 
 
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """An agent's write that must wait for a person (a tool marked ``requires_approval``)."""
+
+    agent: str
+    tool: str
+    input: Mapping[str, Any]
+    # The key the write will run with once approved; the same request made again by a
+    # retried run carries the same key and finds the same approval.
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ApprovalTicket:
+    """Where an approval request stands: pending, approved, executed, rejected or failed."""
+
+    id: int
+    status: str
+    result: Any = None
+    reason: str = ""
+
+
 @dataclass
 class HandlerContext:
     event: EventData
@@ -47,6 +69,9 @@ class HandlerContext:
     # Asked before each LLM call: a reason ("budget exceeded: ...") when the handler is over
     # its budget, else None. None when nobody keeps budgets.
     budget_check: Callable[[], str | None] | None = None
+    # Files an approval request and says where it stands (an existing one for the same key is
+    # returned, not duplicated). None when nobody keeps approvals: such writes are refused.
+    request_approval: Callable[[ApprovalRequest], ApprovalTicket] | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

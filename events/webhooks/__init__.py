@@ -20,7 +20,11 @@ KINDS: dict[str, WebhookKind] = {
 }
 
 # Kinds that never arrive over /hooks/: they are published from inside the system.
-NON_WEBHOOK_KINDS = {"api": "publish API", "internal": "follow-ups emitted by handlers"}
+NON_WEBHOOK_KINDS = {
+    "api": "publish API",
+    "internal": "follow-ups emitted by handlers",
+    "folder": "files landing in a folder (manage.py watch_folder)",
+}
 
 
 def get_kind(name: str) -> WebhookKind | None:

@@ -3,15 +3,20 @@
 See docs/agents.md ("Runtime").
 """
 
-from .agent import Agent, AgentLimitExceeded, AgentResult, BudgetExceeded
+from .agent import Agent, AgentLimitExceeded, AgentResult, BudgetExceeded, OfflinePlan, get_agent
+from .answers import AnswerFormatError, json_answer
 from .tools import Tool, ToolInputError, tool
 
 __all__ = [
     "Agent",
     "AgentLimitExceeded",
     "AgentResult",
+    "AnswerFormatError",
     "BudgetExceeded",
+    "OfflinePlan",
     "Tool",
     "ToolInputError",
+    "get_agent",
+    "json_answer",
     "tool",
 ]

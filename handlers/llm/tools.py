@@ -40,6 +40,9 @@ class Tool:
     kind: ToolKind
     fn: Callable[..., Any]
     input_schema: dict[str, Any]
+    # A write that waits for a person: the run creates an Approval instead of acting, and the
+    # write happens (once, with the same key) when someone approves it.
+    requires_approval: bool = False
 
     @property
     def takes_idempotency_key(self) -> bool:
@@ -65,11 +68,20 @@ class Tool:
             return self.fn(**checked, idempotency_key=self.idempotency_key(delivery_key, checked))
         return self.fn(**checked)
 
+    def invoke_with_key(self, arguments: Any, *, idempotency_key: str) -> Any:
+        """Call a write tool with a key derived earlier (an approved action, run later)."""
+        checked = validate(self.input_schema, arguments)
+        return self.fn(**checked, idempotency_key=idempotency_key)
 
-def tool(*, kind: ToolKind, name: str | None = None) -> Callable[[Callable[..., Any]], Tool]:
+
+def tool(
+    *, kind: ToolKind, name: str | None = None, requires_approval: bool = False
+) -> Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a :class:`Tool` (see the module docstring)."""
     if kind not in ("read", "write"):
         raise ValueError(f"tool kind must be 'read' or 'write', not {kind!r}")
+    if requires_approval and kind != "write":
+        raise ValueError("only a write tool can require approval")
 
     def wrap(fn: Callable[..., Any]) -> Tool:
         tool_name = name or fn.__name__
@@ -85,7 +97,14 @@ def tool(*, kind: ToolKind, name: str | None = None) -> Callable[[Callable[..., 
                 f"write tool {tool_name!r} must take a keyword parameter {IDEMPOTENCY_PARAM!r} "
                 "and key its side effect on it"
             )
-        return Tool(name=tool_name, description=description, kind=kind, fn=fn, input_schema=schema)
+        return Tool(
+            name=tool_name,
+            description=description,
+            kind=kind,
+            fn=fn,
+            input_schema=schema,
+            requires_approval=requires_approval,
+        )
 
     return wrap
 

@@ -2,7 +2,8 @@
 
 Each test queues the answers it wants (``fake_api.reply(...)``, ``fake_api.error(...)``); the
 server hands them out in order, one per request, and keeps every request it received. The
-real ``anthropic`` SDK talks to it through ``ANTHROPIC_BASE_URL``.
+real ``anthropic`` SDK talks to it through ``ANTHROPIC_BASE_URL``: in this process (fixture
+``fake_api``), or in a worker process given the server's ``url`` in its environment.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +41,8 @@ class FakeMessagesAPI:
         self.script: list[Scripted] = []
         self.requests: list[Received] = []
         self.lock = threading.Lock()
+        # Set by stop(): a scripted delay ends early, so no answer outlives its test.
+        self.stopped = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -123,7 +125,7 @@ class FakeMessagesAPI:
                 )
                 scripted = api._next(received)
                 if scripted.delay:
-                    time.sleep(scripted.delay)
+                    api.stopped.wait(scripted.delay)
                 data = json.dumps(scripted.body).encode()
                 try:
                     self.send_response(scripted.status)
@@ -145,6 +147,7 @@ class FakeMessagesAPI:
         self.thread.start()
 
     def stop(self) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
