@@ -7,6 +7,7 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
+from .approvals import ApprovalAdmin
 from .budgets import AgentBudgetAdmin
 from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
@@ -21,6 +22,7 @@ __all__ = [
     "AgentBudgetAdmin",
     "AgentUsageAdmin",
     "ApiTokenAdmin",
+    "ApprovalAdmin",
     "DeadLetterAdmin",
     "DeliveryAdmin",
     "EventAdmin",

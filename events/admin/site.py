@@ -18,6 +18,7 @@ MODEL_ORDER = (
     "Event",
     "Delivery",
     "DeadLetter",
+    "Approval",
     "AgentUsage",
     "AgentBudget",
     "Source",
