@@ -31,7 +31,7 @@ from .budgets import budget_checker
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
 from .status import lock_event, refresh_event_status
-from .traces import recorder
+from .traces import recorder, sanitiser_for
 
 log = logging.getLogger("switchyard.pipeline")
 handler_log = logging.getLogger("switchyard.handlers")
@@ -212,6 +212,7 @@ def _mark_lost(delivery: Delivery, now: Any) -> None:
 
 def build_context(delivery: Delivery, number: int) -> HandlerContext:
     event = delivery.event
+    clean = sanitiser_for(delivery)
     return HandlerContext(
         event=EventData(
             id=str(event.id),
@@ -230,11 +231,13 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
             handler_log, {"event_id": str(event.id), "handler": delivery.handler}
         ),
         # Writes each agent step as a Step of this attempt as it completes (events.traces).
-        record_step=recorder(delivery, number),
+        record_step=recorder(delivery, number, clean),
         # The handler's daily AgentBudget, asked before each LLM call (events.budgets).
         budget_check=budget_checker(delivery.handler),
         # Writes that need a person file an Approval instead of acting (events.approvals).
         request_approval=requester(delivery),
+        # Secret values never reach the model, even if a tool returns one.
+        redact=clean.text,
     )
 
 

@@ -150,9 +150,16 @@ def step_row(step: dict[str, Any], clean: Sanitiser) -> dict[str, Any]:
     return row
 
 
-def recorder(delivery: Delivery, number: int) -> Callable[[dict[str, Any]], None]:
+def sanitiser_for(delivery: Delivery) -> Sanitiser:
+    """Redacts the secrets that matter for this delivery (see ``secret_values``)."""
+    return Sanitiser(secret_values(delivery.event.source.secrets or ()))
+
+
+def recorder(
+    delivery: Delivery, number: int, clean: Sanitiser | None = None
+) -> Callable[[dict[str, Any]], None]:
     """A ``record_step`` for attempt ``number`` of ``delivery``: each call writes one Step."""
-    clean = Sanitiser(secret_values(delivery.event.source.secrets or ()))
+    clean = clean or sanitiser_for(delivery)
     attempt_id: int | None = None
     count = 0
 

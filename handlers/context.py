@@ -72,6 +72,9 @@ class HandlerContext:
     # Files an approval request and says where it stands (an existing one for the same key is
     # returned, not duplicated). None when nobody keeps approvals: such writes are refused.
     request_approval: Callable[[ApprovalRequest], ApprovalTicket] | None = None
+    # Replaces known secret values (secret-looking environment variables, SECRET_KEY, the
+    # source's webhook secrets) in text bound for the model: tool results and the payload.
+    redact: Callable[[str], str] | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

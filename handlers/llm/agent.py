@@ -210,6 +210,8 @@ class Agent:
         # JSON may escape "<" as \u003c and stay equal: no string in the payload can close
         # the tag early and speak outside it.
         payload = payload.replace("<", "\\u003c")
+        if ctx.redact is not None:
+            payload = ctx.redact(payload)
         return (
             f"{user_content.strip()}\n\n{UNTRUSTED_NOTE}\n\n"
             f"Event type: {ctx.event.type}\n"
@@ -317,10 +319,14 @@ class Agent:
             step["output"] = output
         else:
             step["error"] = error
+        content = output if error is None else error
+        if ctx.redact is not None and content is not None:
+            # A tool should never return a secret; if one does, the model does not see it.
+            content = ctx.redact(content)
         result = {
             "type": "tool_result",
             "tool_use_id": tool_use_id,
-            "content": output if error is None else error,
+            "content": content,
             "is_error": error is not None,
         }
         return step, result

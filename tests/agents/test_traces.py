@@ -239,11 +239,11 @@ def test_an_injection_attempt_leaves_no_secret_in_rows_prompts_or_logs(
 
 
 @pytest.mark.django_db
-def test_secrets_a_tool_returns_are_redacted_in_the_stored_steps(
+def test_secrets_a_tool_returns_are_redacted_in_the_stored_steps_and_for_the_model(
     fake_api: FakeMessagesAPI, routes: None, prices: None, canaries: Source
 ) -> None:
-    # What a tool returns goes back to the model as it is (handlers.llm); storing it is where
-    # events can and does redact known secret values.
+    # The pipeline gives the runtime ctx.redact: known secret values are replaced before a
+    # tool's result goes back to the model, and again when the step is stored.
     fake_api.tool_use("read_setting", {"name": "ANTHROPIC_API_KEY"}, id="toolu_1")
     fake_api.tool_use("read_setting", {"name": "PARTNER_NOTE"}, id="toolu_2")
     fake_api.text("Done.")
@@ -260,8 +260,11 @@ def test_secrets_a_tool_returns_are_redacted_in_the_stored_steps(
         ("read_setting", f"PARTNER_NOTE={REDACTED}"),
     ]
     stored = _every_text_value(Step, Attempt, Delivery, Event)
+    sent = [json.dumps(request.body) for request in fake_api.requests]
+    assert f"ANTHROPIC_API_KEY={REDACTED}" in sent[1]  # the tool result the model got
     for canary in (CANARY_KEY, CANARY_WEBHOOK):
         assert [value for value in stored if canary in value] == []
+        assert [body for body in sent if canary in body] == []
 
 
 def _every_text_value(*model_classes: type[models.Model]) -> list[str]:
