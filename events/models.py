@@ -421,3 +421,24 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"approval {self.pk}: {self.agent} wants {self.tool}"
+
+
+class AgentConfig(models.Model):
+    """An operator's override for one agent handler: the model it calls. Read before each run
+    (events.agent_config); no row, or an empty model, means the agent's own choice."""
+
+    handler = models.CharField(max_length=100, unique=True, help_text="The handler's name.")
+    model = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Model for this agent's calls; empty for the agent's default.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["handler"]
+        verbose_name = "agent model"
+
+    def __str__(self) -> str:
+        return self.handler
