@@ -26,6 +26,7 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
+from .agent_models import override_reader
 from .approvals import requester
 from .budgets import budget_checker
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
@@ -238,6 +239,8 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
         request_approval=requester(delivery),
         # Secret values never reach the model, even if a tool returns one.
         redact=clean.text,
+        # The admin's model override for this handler (events.agent_models).
+        model_override=override_reader(delivery.handler),
     )
 
 

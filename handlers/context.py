@@ -75,6 +75,9 @@ class HandlerContext:
     # Replaces known secret values (secret-looking environment variables, SECRET_KEY, the
     # source's webhook secrets) in text bound for the model: tool results and the payload.
     redact: Callable[[str], str] | None = None
+    # The model an operator set for this handler in the admin, asked once per run; it wins
+    # over the agent's own ``model=`` and the default. None when nobody keeps overrides.
+    model_override: Callable[[], str | None] | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

@@ -7,6 +7,7 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
+from .agent_models import AgentConfigAdmin
 from .approvals import ApprovalAdmin
 from .budgets import AgentBudgetAdmin
 from .config import RouteAdmin, SourceAdmin
@@ -20,6 +21,7 @@ configure(admin.site)
 
 __all__ = [
     "AgentBudgetAdmin",
+    "AgentConfigAdmin",
     "AgentUsageAdmin",
     "ApiTokenAdmin",
     "ApprovalAdmin",

@@ -21,6 +21,7 @@ MODEL_ORDER = (
     "Approval",
     "AgentUsage",
     "AgentBudget",
+    "AgentConfig",
     "Source",
     "Route",
     "ApiToken",

@@ -157,7 +157,13 @@ class Agent:
 
     @property
     def resolved_model(self) -> str:
+        """The agent's own model, else the default (``SWITCHYARD_AGENT_MODEL``)."""
         return self.model or str(settings.SWITCHYARD_AGENT_MODEL)
+
+    def model_for(self, ctx: HandlerContext) -> str:
+        """An operator's override from the admin, else ``resolved_model``."""
+        override = ctx.model_override() if ctx.model_override is not None else None
+        return override or self.resolved_model
 
     @property
     def max_tokens_per_run(self) -> int:
@@ -219,7 +225,7 @@ class Agent:
         )
 
     def _run_anthropic(self, ctx: HandlerContext, user_content: str) -> AgentResult:
-        model = self.resolved_model
+        model = self.model_for(ctx)
         client = get_client()
         system = f"{self.system.strip()}\n\n{UNTRUSTED_NOTE}"
         messages: list[dict[str, Any]] = [
