@@ -11,6 +11,10 @@ from handlers.llm import Agent
 from handlers.llm import tool as llm_tool
 from handlers.registry import PermanentError, TransientError, handler
 
+from . import (
+    agent_handlers,  # noqa: F401  (registers the real-worker agent handlers)
+    approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
+)
 from .models import HandlerCall, SideEffect
 
 

@@ -1,0 +1,80 @@
+"""Agent handlers that real worker processes run against the fake Messages API over HTTP.
+
+Used by tests/agents/test_worker_runs.py. They have event types and a queue of their own, so
+no other test's routes or workers (the session's shared worker consumes ``default``) pick up
+their deliveries: only a worker started with the fake API's URL in its environment runs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.effects import once
+from handlers.llm import Agent
+from handlers.llm import tool as llm_tool
+from handlers.registry import handler
+
+from .models import SideEffect
+
+HTTP_AGENT_QUEUE = "agents-http"
+# SideEffect.handler of every refund issue_refund makes: the test counts these rows.
+REFUND_LEDGER = "refund-ledger"
+
+
+def _refund(order_id: str, amount_cents: int) -> dict[str, Any]:
+    """Like a payment API without idempotency keys: every call is one more refund."""
+    refund = SideEffect.objects.create(key=f"re_{uuid.uuid4().hex}", handler=REFUND_LEDGER)
+    return {"refund_id": refund.key, "order_id": order_id, "amount_cents": amount_cents}
+
+
+@llm_tool(kind="write")
+def issue_refund(order_id: str, amount_cents: int, idempotency_key: str) -> dict[str, Any]:
+    """Refund part of an order to the customer.
+
+    Args:
+        order_id: The order's id, e.g. ord_7.
+        amount_cents: How much to refund, in cents.
+    """
+    return once(idempotency_key, lambda: _refund(order_id, amount_cents))
+
+
+answer_agent = Agent(
+    name="test.http_agent",
+    system="You answer questions about orders.",
+    model="claude-sonnet-5-5",
+    max_turns=2,
+)
+refund_agent = Agent(
+    name="test.refund_agent",
+    system="You refund orders when the customer asks.",
+    model="claude-sonnet-5-5",
+    tools=[issue_refund],
+    max_turns=4,
+)
+
+
+# A tiny backoff: a retry that waits a second waits because the API's retry-after said so.
+@handler(
+    "test.http_agent",
+    on=["agentrun.question"],
+    max_attempts=3,
+    backoff_base=0.01,
+    backoff_max=0.05,
+    queue=HTTP_AGENT_QUEUE,
+)
+def run_answer_agent(ctx: HandlerContext) -> dict[str, Any]:
+    return answer_agent.run(ctx, "Answer the customer's question.").as_outcome()
+
+
+# A short time limit: the lease of a killed worker's attempt runs out within seconds.
+@handler(
+    "test.refund_agent",
+    on=["agentrun.refund_requested"],
+    max_attempts=3,
+    time_limit=3,
+    queue=HTTP_AGENT_QUEUE,
+)
+def run_refund_agent(ctx: HandlerContext) -> dict[str, Any]:
+    return refund_agent.run(ctx, "Refund the order if the customer asks for it.").as_outcome()
