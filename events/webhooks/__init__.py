@@ -24,6 +24,7 @@ NON_WEBHOOK_KINDS = {
     "api": "publish API",
     "internal": "follow-ups emitted by handlers",
     "folder": "files landing in a folder (manage.py watch_folder)",
+    "stream": "entries of a Redis Stream (manage.py consume_stream)",
 }
 
 

@@ -109,5 +109,9 @@ class Command(BaseCommand):
         self.stderr.write(f"source {slug} {verb} (kind {kind}, {len(source.secrets)} secret(s))")
         if get_kind(kind) is not None:
             self.stdout.write(settings.SWITCHYARD_PUBLIC_URL + reverse("hook", args=[slug]))
+        elif kind == "stream":
+            self.stdout.write(f"manage.py consume_stream STREAM --group GROUP --source {slug}")
+        elif kind == "folder":
+            self.stdout.write(f"manage.py watch_folder PATH --source {slug}")
         else:
             self.stdout.write(settings.SWITCHYARD_PUBLIC_URL + reverse("api-events"))
