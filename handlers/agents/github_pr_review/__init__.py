@@ -1,0 +1,89 @@
+"""GitHub PR reviewer: a risk assessment and review checklist for each opened or updated PR.
+
+With ``SWITCHYARD_GITHUB_TOKEN`` set it reads the changed files and diffs through the GitHub
+API and the handler posts the review as a PR comment, once per delivery (comment.py);
+without one it reviews from the webhook payload and the comment is only in the outcome.
+See docs/agents.md ("GitHub PR reviewer").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.errors import PermanentError
+from handlers.llm import Agent, OfflinePlan
+from handlers.registry import handler
+
+from . import api, comment, prompt, rules, tools
+
+NAME = "github.pr_review"
+
+
+def offline_plan(ctx: HandlerContext) -> OfflinePlan:
+    """The payload-only review as the JSON answer the model would give; no tool calls (the
+    rules cannot use what the tools return)."""
+    payload = ctx.event.payload if isinstance(ctx.event.payload, dict) else {}
+    return OfflinePlan(text=json.dumps(rules.review(payload, ctx.event.type)))
+
+
+reviewer = Agent(
+    name=NAME,
+    system=prompt.SYSTEM,
+    tools=[tools.list_changed_files, tools.get_diff],
+    max_turns=8,
+    max_tokens=1500,
+    offline=offline_plan,
+)
+
+
+def pull_request_ref(payload: Any) -> api.PullRequestRef:
+    """The event's pull request; PermanentError if the payload does not name one."""
+    repository = payload.get("repository") if isinstance(payload, dict) else None
+    pull = payload.get("pull_request") if isinstance(payload, dict) else None
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    number = pull.get("number") if isinstance(pull, dict) else None
+    owner, _, repo = str(full_name or "").partition("/")
+    if (
+        not api.NAME_RE.fullmatch(owner)
+        or not api.NAME_RE.fullmatch(repo)
+        or not isinstance(number, int)
+        or isinstance(number, bool)
+        or number < 1
+    ):
+        raise PermanentError(
+            "the event names no pull request (repository.full_name 'owner/name' and "
+            "pull_request.number)"
+        )
+    return api.PullRequestRef(owner=owner, repo=repo, number=number)
+
+
+@handler(
+    NAME,
+    on=["github.pull_request.opened", "github.pull_request.synchronize"],
+    max_attempts=4,
+    time_limit=300,
+)
+def review_pull_request(ctx: HandlerContext) -> dict[str, Any]:
+    """Assess a pull request's risk and post a review checklist as a PR comment."""
+    pr = pull_request_ref(ctx.event.payload)
+    with tools.reviewing(pr):
+        result = reviewer.run(ctx, prompt.INSTRUCTIONS)
+    review = prompt.parse_answer(result.text)
+    body = comment.render(
+        review, idempotency_key=ctx.idempotency_key, provider=result.provider, model=result.model
+    )
+    if api.configured():
+        posted = comment.post(ctx, pr, body)
+    else:
+        posted = {
+            "posted": False,
+            "reason": "SWITCHYARD_GITHUB_TOKEN is not set; the comment is recorded here only",
+        }
+    return {
+        **result.as_outcome(),
+        **review,
+        "pull_request": {"repository": pr.full_name, "number": pr.number},
+        "comment": {**posted, "body": body},
+    }

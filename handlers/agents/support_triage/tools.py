@@ -1,0 +1,87 @@
+"""The triage agent's read tool: a requester's earlier tickets, from the stored events.
+
+It looks only at ``ticket.created`` events from the same source as the ticket being triaged
+(set for one run by ``triaging(event)``), never at the ticket itself, and returns subjects and
+earlier triage results, not ticket bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from events.models import Event
+from handlers.context import EventData
+from handlers.llm import tool
+
+TICKET_CREATED = "ticket.created"
+TICKET_ROUTED = "ticket.routed"
+MAX_TICKETS = 5
+MAX_DAYS = 365
+
+_current: ContextVar[EventData | None] = ContextVar("support_triage_event", default=None)
+
+
+@contextmanager
+def triaging(event: EventData) -> Iterator[None]:
+    """Scope the tool to ``event``'s source, leaving ``event`` itself out, for one run."""
+    token = _current.set(event)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@tool(kind="read")
+def recent_tickets_from(email: str, days: int = 90) -> dict[str, Any]:
+    """The requester's earlier tickets (newest first, at most 5) and how they were triaged.
+
+    Args:
+        email: The requester's email address, as in the ticket.
+        days: How far back to look, 1 to 365.
+    """
+    current = _current.get()
+    if current is None:
+        raise RuntimeError("recent_tickets_from only works while a ticket is triaged")
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_DAYS}")
+    email = email.strip()
+    if not email:
+        raise ValueError("email is empty")
+    earlier = list(
+        Event.objects.filter(
+            type=TICKET_CREATED,
+            source__slug=current.source,
+            received_at__gte=timezone.now() - timedelta(days=days),
+            payload__ticket__requester__email__iexact=email,
+        )
+        .exclude(id=current.id)
+        .order_by("-received_at")
+        .values("id", "payload", "received_at")[:MAX_TICKETS]
+    )
+    routed = {
+        row["emitted_by__event_id"]: row["payload"]
+        for row in Event.objects.filter(
+            type=TICKET_ROUTED, emitted_by__event_id__in=[e["id"] for e in earlier]
+        ).values("emitted_by__event_id", "payload")
+    }
+    tickets = []
+    for event in earlier:
+        ticket = event["payload"].get("ticket") or {}
+        triage = routed.get(event["id"]) or {}
+        tickets.append(
+            {
+                "ticket_id": str(ticket.get("id", "")),
+                "subject": str(ticket.get("subject", ""))[:200],
+                "received_at": event["received_at"].isoformat(),
+                "triage": {k: triage.get(k) for k in ("category", "priority", "queue")}
+                if triage
+                else None,
+            }
+        )
+    return {"email": email, "days": days, "count": len(tickets), "tickets": tickets}
