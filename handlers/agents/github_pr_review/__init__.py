@@ -74,7 +74,13 @@ def review_pull_request(ctx: HandlerContext) -> dict[str, Any]:
     body = comment.render(
         review, idempotency_key=ctx.idempotency_key, provider=result.provider, model=result.model
     )
-    if api.configured():
+    if result.provider == "offline":
+        # Keyword rules are a demo of the flow, not a review to put in front of people.
+        posted = {
+            "posted": False,
+            "reason": "the offline provider made this review; it is recorded here only",
+        }
+    elif api.configured():
         posted = comment.post(ctx, pr, body)
     else:
         posted = {

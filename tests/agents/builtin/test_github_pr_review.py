@@ -253,7 +253,7 @@ def test_without_a_token_it_reviews_the_payload_and_makes_no_github_request(
     assert comment["body"].startswith(f"<!-- switchyard:{delivery.event_id}:github.pr_review -->")
 
 
-def test_offline_provider_reviews_by_rules_and_labels_the_comment(
+def test_offline_provider_reviews_by_rules_and_never_posts(
     fake_api: FakeMessagesAPI, github: FakeGitHub, source: Source, client: Client, settings: Any
 ) -> None:
     settings.SWITCHYARD_AGENT_PROVIDER = "offline"
@@ -268,7 +268,12 @@ def test_offline_provider_reviews_by_rules_and_labels_the_comment(
     assert outcome["reasons"] == ["1 file(s) changed, +1 -1 lines"]
     assert outcome["summary"] == "Update the README with new information. (changes into master)."
     assert fake_api.requests == []
-    assert [c["body"] for c in github.comments[PR]] == [outcome["comment"]["body"]]
+    # Even with a token set, keyword rules are never posted on a real pull request.
+    assert github.comments.get(PR, []) == []
+    assert (outcome["comment"]["posted"], outcome["comment"]["reason"]) == (
+        False,
+        "the offline provider made this review; it is recorded here only",
+    )
     assert outcome["comment"]["body"].endswith(
         "<sub>Written by keyword rules (offline provider; no model was called). "
         "It does not approve or block this pull request.</sub>"
