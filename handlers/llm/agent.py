@@ -127,6 +127,7 @@ class Agent:
         max_turns: int = 8,
         max_tokens_per_run: int | None = None,
         offline: OfflineFn | None = None,
+        payload_view: Callable[[Any], Any] | None = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
@@ -150,6 +151,9 @@ class Agent:
                 raise ValueError(f"agent {name!r} lists tool {t.name!r} twice")
             self.tools[t.name] = t
         self.offline = offline
+        # What of the payload the model sees (default: all of it). A webhook payload is often
+        # mostly URLs and ids; sending only what the agent needs saves tokens on every run.
+        self.payload_view = payload_view
         # Approved actions find their tool by agent name (events.approvals).
         _agents[name] = self
 
@@ -213,7 +217,10 @@ class Agent:
         )
 
     def first_message(self, ctx: HandlerContext, user_content: str) -> str:
-        payload = json.dumps(ctx.event.payload, indent=2, sort_keys=True, default=str)
+        data = ctx.event.payload
+        if self.payload_view is not None:
+            data = self.payload_view(data)
+        payload = json.dumps(data, indent=2, sort_keys=True, default=str)
         # JSON may escape "<" as \u003c and stay equal: no string in the payload can close
         # the tag early and speak outside it.
         payload = payload.replace("<", "\\u003c")

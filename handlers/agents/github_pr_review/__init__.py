@@ -28,6 +28,45 @@ def offline_plan(ctx: HandlerContext) -> OfflinePlan:
     return OfflinePlan(text=json.dumps(rules.review(payload, ctx.event.type)))
 
 
+def pull_request_view(payload: Any) -> dict[str, Any]:
+    """What the model needs of the webhook payload (about 1 KB of its ~25 KB: the rest is
+    URLs and ids); the tools fetch files and diffs when a token is set."""
+    if not isinstance(payload, dict):
+        return {}
+    pull = rules.as_dict(payload.get("pull_request"))
+    repository = rules.as_dict(payload.get("repository"))
+
+    def ref(side: str) -> Any:
+        return rules.as_dict(pull.get(side)).get("ref")
+
+    user = rules.as_dict(pull.get("user"))
+    labels = pull.get("labels")
+    labels = labels if isinstance(labels, list) else []
+    return {
+        "action": payload.get("action"),
+        "repository": repository.get("full_name"),
+        "pull_request": {
+            key: pull.get(key)
+            for key in (
+                "number",
+                "title",
+                "body",
+                "draft",
+                "additions",
+                "deletions",
+                "changed_files",
+                "commits",
+            )
+        }
+        | {
+            "author": user.get("login"),
+            "base": ref("base"),
+            "head": ref("head"),
+            "labels": [label.get("name") for label in labels if isinstance(label, dict)],
+        },
+    }
+
+
 reviewer = Agent(
     name=NAME,
     system=prompt.SYSTEM,
@@ -35,6 +74,7 @@ reviewer = Agent(
     max_turns=8,
     max_tokens=1500,
     offline=offline_plan,
+    payload_view=pull_request_view,
 )
 
 

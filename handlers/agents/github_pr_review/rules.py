@@ -16,7 +16,7 @@ MEDIUM_CHANGE = 100
 MANY_FILES = 10
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -26,11 +26,11 @@ def _int(value: Any) -> int:
 
 def review(payload: dict[str, Any], event_type: str) -> dict[str, Any]:
     """A review in the shape the model is asked for (see prompt.INSTRUCTIONS)."""
-    pr = _dict(payload.get("pull_request"))
+    pr = as_dict(payload.get("pull_request"))
     title = str(pr.get("title") or "").strip()
     body = str(pr.get("body") or "").strip()
-    head = str(_dict(pr.get("head")).get("ref") or "?")
-    base = str(_dict(pr.get("base")).get("ref") or "?")
+    head = str(as_dict(pr.get("head")).get("ref") or "?")
+    base = str(as_dict(pr.get("base")).get("ref") or "?")
     additions, deletions, files = (
         _int(pr.get(k)) for k in ("additions", "deletions", "changed_files")
     )

@@ -391,3 +391,16 @@ def test_a_redirect_to_another_host_is_not_followed_with_the_token(
     assert Step.objects.get(attempt__delivery=delivery, kind="tool").error == (
         "GitHubError: GitHub answered 302 to GET /repos/Codertocat/Hello-World/pulls/2/files: Moved"
     )
+
+
+def test_the_model_sees_a_trimmed_view_of_the_payload(make_ctx: Any) -> None:
+    """About 1 KB of the ~25 KB webhook: the PR's title, body, size and refs, no URLs."""
+    payload = json.loads((FIXTURES / "pull_request.opened.json").read_text())
+    message = reviewer.reviewer.first_message(make_ctx(payload), "Review it.")
+
+    view = json.loads(message.split("<event_payload>\n", 1)[1].split("\n</event_payload>")[0])
+    assert view["repository"] == payload["repository"]["full_name"]
+    assert view["pull_request"]["title"] == payload["pull_request"]["title"]
+    assert view["pull_request"]["base"] == payload["pull_request"]["base"]["ref"]
+    assert "_url" not in message
+    assert len(message) < len(json.dumps(payload)) / 5
