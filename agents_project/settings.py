@@ -167,6 +167,46 @@ if env_str("SWITCHYARD_MODEL_PRICES_JSON", "").strip():
 
     SWITCHYARD_MODEL_PRICES = parse_prices(env_str("SWITCHYARD_MODEL_PRICES_JSON", ""))
 
+# Built-in agents github.pr_review, support.triage, alerts.triage (handlers/agents/).
+# A GitHub token lets the PR reviewer read diffs and post its review as a PR comment; without
+# one it reviews the payload and keeps the comment in the outcome. It is sent only to the URL.
+SWITCHYARD_GITHUB_TOKEN = env_str("SWITCHYARD_GITHUB_TOKEN", "")
+SWITCHYARD_GITHUB_API_URL = env_str("SWITCHYARD_GITHUB_API_URL", "https://api.github.com")
+if not SWITCHYARD_GITHUB_API_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"SWITCHYARD_GITHUB_API_URL={SWITCHYARD_GITHUB_API_URL!r} is not an http(s) URL"
+    )
+SWITCHYARD_GITHUB_TIMEOUT = env_float("SWITCHYARD_GITHUB_TIMEOUT", 10.0, minimum=0.1)
+# Support triage's category -> team queue, over its defaults, e.g. {"bug": "platform"}.
+SWITCHYARD_SUPPORT_QUEUES_JSON = env_str("SWITCHYARD_SUPPORT_QUEUES_JSON", "")
+
+# Built-in agents payments.recovery and briefing.daily (handlers/agents/) send email through
+# Django's backend. Recovery emails come from SWITCHYARD_RECOVERY_FROM (else
+# DEFAULT_FROM_EMAIL); the daily briefing goes to SWITCHYARD_BRIEFING_RECIPIENTS
+# (comma-separated; empty: the briefing is only the delivery's outcome).
+SWITCHYARD_RECOVERY_FROM = env_str("SWITCHYARD_RECOVERY_FROM", "")
+SWITCHYARD_BRIEFING_RECIPIENTS = env_list("SWITCHYARD_BRIEFING_RECIPIENTS", [])
+for _address in SWITCHYARD_BRIEFING_RECIPIENTS:
+    if _address.count("@") != 1 or any(c.isspace() or c in "<>," for c in _address):
+        raise ImproperlyConfigured(
+            f"SWITCHYARD_BRIEFING_RECIPIENTS: {_address!r} is not an email address"
+        )
+# SMTP when EMAIL_HOST is set; otherwise the console backend prints mail to the log, so a
+# checkout runs without a mail server. EMAIL_TIMEOUT bounds every wait on the server.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "switchyard@localhost")
+
 # --- Celery ----------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -184,7 +224,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler plus each tick's due time and a Redis lock that lets
+# only one beat send (events.schedules.scheduler; docs/triggers.md, "Schedules").
+CELERY_BEAT_SCHEDULER = "events.schedules.scheduler:SwitchyardScheduler"
+# Longest sleep between beat's looks at the schedule: an admin edit takes effect within it.
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("SWITCHYARD_BEAT_MAX_INTERVAL", 5.0, minimum=0.1)
+# Seconds the beat lock outlives its holder's last renewal: a second beat takes over after it.
+SWITCHYARD_BEAT_LOCK_TTL = env_float("SWITCHYARD_BEAT_LOCK_TTL", 30.0, minimum=1.0)
+# A schedule tick run later than this many seconds after its due time, or after its schedule's
+# next run time, is recorded as expired instead of run (a schedule's own "expire seconds" wins).
+SWITCHYARD_SCHEDULE_EXPIRES = env_int("SWITCHYARD_SCHEDULE_EXPIRES", 600, minimum=1)
 # Publishing must not hang a webhook request when the broker is down: fail fast, the
 # database row is already committed and the sweeper enqueues it later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

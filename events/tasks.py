@@ -10,6 +10,7 @@ from django.db import DatabaseError
 
 from .delivery import execute
 from .recovery import sweep as sweep_deliveries
+from .schedules.tasks import run_schedule  # noqa: F401  (registers events.schedule)
 
 log = logging.getLogger("switchyard.pipeline")
 

@@ -13,6 +13,7 @@ from .budgets import AgentBudgetAdmin
 from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
+from .schedules import ScheduleAdmin, ScheduleTickAdmin
 from .site import configure
 from .tokens import ApiTokenAdmin
 from .usage import AgentUsageAdmin
@@ -29,5 +30,7 @@ __all__ = [
     "DeliveryAdmin",
     "EventAdmin",
     "RouteAdmin",
+    "ScheduleAdmin",
+    "ScheduleTickAdmin",
     "SourceAdmin",
 ]

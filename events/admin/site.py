@@ -24,6 +24,8 @@ MODEL_ORDER = (
     "AgentConfig",
     "Source",
     "Route",
+    "Schedule",
+    "ScheduleTick",
     "ApiToken",
 )
 FIRST_APP = "events"

@@ -43,6 +43,8 @@ def test_index_lists_the_events_app_first_in_working_order(admin_client: Client)
         "AgentConfig",
         "Source",
         "Route",
+        "Schedule",
+        "ScheduleTick",
         "ApiToken",
     ]
     beat = next(app for app in apps if app["app_label"] == "django_celery_beat")
@@ -66,6 +68,8 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
         "AgentConfig",
         "Source",
         "Route",
+        "Schedule",
+        "ScheduleTick",
         "ApiToken",
     ]
     assert page.context["available_apps"][0]["app_label"] == "events"
