@@ -241,10 +241,22 @@ def test_demo_setup_twice_keeps_one_source_and_one_secret(var_dir: Path) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     source = Source.objects.get(slug="demo")
     assert (source.kind, source.secrets, source.enabled) == ("hmac", [secret], True)
-    assert Source.objects.count() == 1
     assert "demo source 'demo' created: POST http://127.0.0.1:8000/hooks/demo" in first
     assert "demo source 'demo' up to date" in second
     assert secret not in first + second
+    # and the sources the built-in agents' recorded events come through, same way
+    for slug, kind in (("demo-github", "github"), ("demo-stripe", "stripe")):
+        path = var_dir / f"{slug}-secret"
+        provider_secret = path.read_text().strip()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        provider = Source.objects.get(slug=slug)
+        assert (provider.kind, provider.secrets) == (kind, [provider_secret])
+        assert f"demo source {slug!r} created (kind {kind}" in first
+        assert f"demo source {slug!r} up to date" in second
+        assert provider_secret not in first + second
+    assert Source.objects.count() == 3
+    # and the default schedules
+    assert "daily-briefing" in first
 
 
 @pytest.mark.django_db
@@ -278,7 +290,7 @@ def test_demo_feed_posts_the_sample_set(var_dir: Path, routes: None, live_server
     out = run("demo_feed", "--port", str(port), "--wait", "--wait-timeout", "10")
 
     # then five new events are stored, with the demo handlers' deliveries
-    events = {e.external_id: e for e in Event.objects.all()}
+    events = {e.external_id: e for e in Event.objects.filter(type__startswith="reservation.")}
     assert len(events) == 5
     run_id = next(iter(events)).split("-", 1)[1].rsplit("-", 1)[0]
     assert sorted(events) == [f"demo-{run_id}-{n}" for n in range(1, 6)]
@@ -293,7 +305,11 @@ def test_demo_feed_posts_the_sample_set(var_dir: Path, routes: None, live_server
     assert events[f"demo-{run_id}-3"].payload["simulate"] == "permanent_failure"
     assert events[f"demo-{run_id}-4"].payload["simulate"] == "transient_failure"
     assert events[f"demo-{run_id}-5"].status == "ignored"
-    handlers = sorted(Delivery.objects.values_list("event__external_id", "handler"))
+    handlers = sorted(
+        Delivery.objects.filter(event__in=events.values()).values_list(
+            "event__external_id", "handler"
+        )
+    )
     assert handlers == sorted(
         (f"demo-{run_id}-{n}", h) for n in range(1, 5) for h in ("demo.notify_guest", "demo.rebook")
     )
@@ -306,7 +322,27 @@ def test_demo_feed_posts_the_sample_set(var_dir: Path, routes: None, live_server
         ("202", "reservation.cancelled", f"demo-{run_id}-4"),
         ("202", "reservation.no_show", f"demo-{run_id}-5"),
         ("200", "reservation.cancelled", f"demo-{run_id}-1"),
+        ("202", "ticket.created", "helpdesk"),
+        ("202", "alert.fired", "monitoring"),
+        ("202", "github.pull_request.opened", "GitHub"),
+        ("202", "stripe.invoice.payment_failed", "Stripe"),
     ]
+    # and one recorded event per built-in agent, each with its agent's delivery, the GitHub
+    # and Stripe ones through their own signed sources, the briefing as its schedule's tick
+    agents = sorted(
+        Delivery.objects.exclude(event__in=events.values()).values_list(
+            "event__source__slug", "event__type", "handler"
+        )
+    )
+    assert agents == [
+        ("demo", "alert.fired", "alerts.triage"),
+        ("demo", "ticket.created", "support.triage"),
+        ("demo-github", "github.pull_request.opened", "github.pr_review"),
+        ("demo-stripe", "stripe.invoice.payment_failed", "payments.recovery"),
+        ("schedules", "schedule.daily-briefing", "briefing.daily"),
+    ]
+    assert "schedule 'daily-briefing' run now" in out and ": published)" in out
+    assert f"http://127.0.0.1:{port}/admin/events/approval/" in out
     assert f"http://127.0.0.1:{port}/admin/events/event/" in out
     password = (var_dir / "admin-password").read_text().strip()
     assert f"password: {password}" in out
@@ -318,9 +354,13 @@ def test_demo_feed_twice_adds_new_events(var_dir: Path, routes: None, live_serve
     port = str(urlsplit(live_server.url).port)
 
     run("demo_feed", "--port", port)
-    run("demo_feed", "--port", port)
+    second = run("demo_feed", "--port", port)
 
-    assert Event.objects.count() == 10
+    # 5 samples + 4 agent events per run, and the first run's briefing. The second briefing
+    # is skipped: no worker runs here, so the first is still in flight (overlap policy skip).
+    assert Event.objects.count() == 2 * 9 + 1
+    assert Event.objects.filter(type="schedule.daily-briefing").count() == 1
+    assert ": skipped)" in second
 
 
 @pytest.mark.django_db

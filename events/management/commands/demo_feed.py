@@ -3,7 +3,10 @@
 The set makes every state show up in the admin: two cancellations that are processed, one
 that fails for good (dead-lettered at once), one that fails transiently (failed, retrying,
 then dead-lettered), one nobody routes (ignored), and a duplicate (answered 200 with the first
-event's id). External ids carry a run id, so every run adds new events.
+event's id). Then one recorded event per built-in agent (_demo_agents): a GitHub pull request
+and a Stripe failed payment signed as those senders sign, a helpdesk ticket and a monitoring
+alert, and last the daily briefing, run as its schedule would. External ids carry a run id, so
+every run adds new events.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from django.utils import timezone
 from events.models import Source
 from events.webhooks.hmac import HEADER, sign
 
+from . import _demo_agents
 from ._local_state import admin_url, login_lines
 from .demo_setup import DEMO_SLUG
 
@@ -92,11 +96,16 @@ def samples(run_id: str) -> list[Sample]:
 def post(url: str, secret: str, envelope: dict[str, Any]) -> Answer:
     """POST ``envelope`` signed like any hmac sender would; HTTP errors come back as answers."""
     body = json.dumps(envelope).encode()
+    return post_raw(url, body, {HEADER: sign(secret, body)})
+
+
+def post_raw(url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    """POST ``body`` as JSON with ``headers``; HTTP errors come back as answers."""
     request = urllib.request.Request(  # noqa: S310 (http://127.0.0.1 only)
         url,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", HEADER: sign(secret, body)},
+        headers={"Content-Type": "application/json", **headers},
     )
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:  # noqa: S310
@@ -160,9 +169,30 @@ class Command(BaseCommand):
                 f"{sample.label:<23} -> {sample.expect}"
             )
         problems = self._check(answers)
+        problems += self._agents(base_url, source.secrets[0], run_id)
         self._where_to_look(base_url)
         if problems:
             raise CommandError("; ".join(problems))
+
+    def _agents(self, base_url: str, secret: str, run_id: str) -> list[str]:
+        """One recorded event per built-in agent; the problems seen (non-202 answers)."""
+        self.stdout.write("demo feed: one recorded event per built-in agent")
+        problems = []
+        url = base_url + reverse("hook", args=[DEMO_SLUG])
+        sent: list[tuple[str, str, str, Answer]] = []
+        for label, expect, envelope in _demo_agents.hmac_envelopes(run_id):
+            sent.append((envelope["type"], label, expect, post(url, secret, envelope)))
+        for request in _demo_agents.provider_requests(run_id):
+            hook = base_url + reverse("hook", args=[request.slug])
+            answer = post_raw(hook, request.body, request.headers)
+            sent.append((request.event_type, request.label, request.expect, answer))
+        for event_type, label, expect, answer in sent:
+            self.stdout.write(f"  {answer.status}  {event_type:<30} {label:<22} -> {expect}")
+            if answer.status != 202:
+                problems.append(f"{label} was answered {answer.status}: {answer.body}")
+        briefing = _demo_agents.run_briefing(run_id)
+        self.stdout.write(f"  {briefing}")
+        return problems
 
     def _wait_for_web(self, base_url: str, timeout: float) -> None:
         self.stdout.write(f"demo feed: waiting for {base_url}/healthz (up to {timeout:.0f} s)")
@@ -203,6 +233,8 @@ class Command(BaseCommand):
             f"  events:       {admin}events/event/",
             f"  deliveries:   {admin}events/delivery/",
             f"  dead letters: {admin}events/deadletter/",
+            f"  approvals:    {admin}events/approval/  (the recovery email waits here)",
+            f"  agent usage:  {admin}events/agentusage/",
             f"  send your own to {public}/hooks/demo: README.md, 'Sending an event'",
             "",
         ]

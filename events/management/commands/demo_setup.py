@@ -1,4 +1,6 @@
-"""manage.py demo_setup: the "demo" webhook source (kind hmac) for `make demo`. Idempotent.
+"""manage.py demo_setup: the "demo" webhook source (kind hmac) for `make demo`, the GitHub and
+Stripe sources the built-in agents' recorded events come through, and the default schedules
+(install_schedules). Idempotent.
 
 Its signing secret is generated once into var/demo-source-secret (mode 0600) and reused, so
 the source keeps the same secret however often the demo starts.
@@ -10,12 +12,14 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.urls import reverse
 
 from events.models import Source
 
+from ._demo_agents import ensure_provider_sources
 from ._local_state import (
     DEMO_SECRET_FILE,
     display_path,
@@ -78,3 +82,8 @@ class Command(BaseCommand):
             f"demo source {DEMO_SLUG!r} {state}: POST {url} (kind {DEMO_KIND}, "
             f"signing secret in {path})"
         )
+        # The sources the built-in agents' recorded events arrive through (demo_feed).
+        for line in ensure_provider_sources():
+            self.stdout.write(line)
+        # The default schedules (daily briefing, hourly metrics check), so beat has work.
+        call_command("install_schedules", stdout=self.stdout)
