@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchyard
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run worker beat web test test-fast lint format migrations-check bench clean
+.PHONY: help install demo run test test-fast lint format migrations-check bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'

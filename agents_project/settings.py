@@ -271,9 +271,7 @@ LOGGING = {
     "loggers": {
         # Django's own messages once (its default config would also print them a second time).
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # Three loggers, kept apart: rejected input, pipeline flow, and real errors.
-        "switchyard.ingest": {"level": LOG_LEVEL},
-        "switchyard.pipeline": {"level": LOG_LEVEL},
-        "switchyard.handlers": {"level": LOG_LEVEL},
+        # Every switchyard.* logger (ingest, pipeline, handlers, streams, folders, schedules).
+        "switchyard": {"level": LOG_LEVEL},
     },
 }

@@ -426,7 +426,7 @@ class Approval(models.Model):
 
 class AgentConfig(models.Model):
     """An operator's override for one agent handler: the model it calls. Read before each run
-    (events.agent_config); no row, or an empty model, means the agent's own choice."""
+    (events.agent_models); no row, or an empty model, means the agent's own choice."""
 
     handler = models.CharField(max_length=100, unique=True, help_text="The handler's name.")
     model = models.CharField(

@@ -61,7 +61,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--payload-field",
             default="payload",
-            help="field with the payload as a JSON object; without it, the other fields are",
+            help="field with the payload as a JSON object; without it, the payload is the "
+            "entry's other fields (as strings)",
         )
         parser.add_argument(
             "--claim-idle",
