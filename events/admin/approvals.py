@@ -13,6 +13,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from handlers.llm import get_agent
+
 from ..approvals import approve, reject
 from ..models import Approval, ApprovalStatus
 from .common import admin_link, event_cell, has_model_permission, pretty_json, two_line_time
@@ -31,6 +33,7 @@ class ApprovalAdmin(admin.ModelAdmin):
         "status",
         "agent",
         "tool",
+        "will_do",
         "input_json",
         "delivery_link",
         "event",
@@ -97,6 +100,20 @@ class ApprovalAdmin(admin.ModelAdmin):
         if obj.follow_up is None:
             return "-"
         return admin_link(obj.follow_up, f"event {obj.follow_up.type} ({obj.follow_up.status})")
+
+    @admin.display(description="what it will do")
+    def will_do(self, obj: Approval) -> str | SafeString:
+        agent = get_agent(obj.agent)
+        chosen = agent.tools.get(obj.tool) if agent is not None else None
+        if chosen is None:
+            return "this tool is not deployed here"
+        if chosen.preview is None:
+            return "see the input below"
+        try:
+            text = chosen.preview(dict(obj.input))
+        except Exception as exc:  # noqa: BLE001 - a page must render; say why there is none
+            return f"no preview: {type(exc).__name__}: {exc}"
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
 
     @admin.display(description="input")
     def input_json(self, obj: Approval) -> SafeString:

@@ -43,6 +43,9 @@ class Tool:
     # A write that waits for a person: the run creates an Approval instead of acting, and the
     # write happens (once, with the same key) when someone approves it.
     requires_approval: bool = False
+    # For an approval's page: what the write will do with this input ("Email to ..."), in
+    # words a person can judge; None shows the input only.
+    preview: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def takes_idempotency_key(self) -> bool:
@@ -75,7 +78,11 @@ class Tool:
 
 
 def tool(
-    *, kind: ToolKind, name: str | None = None, requires_approval: bool = False
+    *,
+    kind: ToolKind,
+    name: str | None = None,
+    requires_approval: bool = False,
+    preview: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a :class:`Tool` (see the module docstring)."""
     if kind not in ("read", "write"):
@@ -104,6 +111,7 @@ def tool(
             fn=fn,
             input_schema=schema,
             requires_approval=requires_approval,
+            preview=preview,
         )
 
     return wrap

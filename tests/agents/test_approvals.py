@@ -201,6 +201,7 @@ def test_admin_page_shows_the_request_and_approves(admin_client: Client, pending
     assert page.status_code == 200
     html = page.content.decode()
     assert "ord_admin" in html and "Approve" in html and "Reject" in html
+    assert "Refund 500 cents on order ord_admin" in html  # the tool's preview
 
     response = admin_client.post(decide_url(pending), {"decision": "approve"}, follow=True)
 

@@ -12,7 +12,11 @@ from handlers.registry import handler
 from .models import SideEffect
 
 
-@tool(kind="write", requires_approval=True)
+@tool(
+    kind="write",
+    requires_approval=True,
+    preview=lambda a: f"Refund {a['amount']} cents on order {a['order']}",
+)
 def refund(order: str, amount: int, idempotency_key: str) -> dict[str, Any]:
     """Refund an order.
 

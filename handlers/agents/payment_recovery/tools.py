@@ -77,7 +77,26 @@ def invoice_summary(invoice_id: str) -> dict[str, Any]:
     }
 
 
-@tool(kind="write", requires_approval=True)
+def preview_email(arguments: dict[str, Any]) -> str:
+    """The email as it would go out, recipient included, for the approval's page."""
+    invoice_id = str(arguments.get("invoice_id", ""))
+    invoice = find_failed_invoice(invoice_id)
+    if invoice is None:
+        return f"Nothing: {unknown_invoice(invoice_id)}."
+    closed = closed_as(invoice_id)
+    lines = [
+        f"From: {from_address()}",
+        f"To: {invoice.customer_email or '(no billing email: it will be refused)'}",
+        f"Subject: {arguments.get('subject', '')}",
+        "",
+        str(arguments.get("body", "")),
+    ]
+    if closed:
+        lines.insert(0, f"Invoice {invoice_id} is {closed}: approving sends nothing.\n")
+    return "\n".join(lines)
+
+
+@tool(kind="write", requires_approval=True, preview=preview_email)
 def send_recovery_email(
     invoice_id: str, subject: str, body: str, idempotency_key: str
 ) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
 
 from events.approvals import EXECUTOR, approve, reject
 from events.delivery import execute
@@ -191,6 +193,21 @@ def test_approving_sends_one_email_to_the_invoice_customer(
     )
     assert stored == approval.result
     assert len(mail.outbox) == 1
+
+
+def test_the_approval_page_shows_the_email_as_it_would_go_out(
+    fake_api: FakeMessagesAPI, stripe_source: Source, sender: str, admin_client: Client
+) -> None:
+    """A person deciding sees the recipient the tool will use, not only the model's input."""
+    script_recovery(fake_api)
+    run(post_signed(stripe_event()))
+    approval = Approval.objects.get()
+
+    page = admin_client.get(reverse("admin:events_approval_change", args=[approval.pk]))
+
+    html = page.content.decode()
+    assert f"To: {CUSTOMER}" in html and f"From: {sender}" in html
+    assert f"Subject: {escape(SUBJECT)}" in html
 
 
 def test_rejecting_sends_nothing(fake_api: FakeMessagesAPI, stripe_source: Source) -> None:
