@@ -120,13 +120,13 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
     if approval.status != ApprovalStatus.APPROVED:
         # A forged or replayed event cannot run a write nobody approved.
         raise PermanentError(f"approval {approval.pk} is {approval.status}, not approved")
-    agent = get_agent(approval.agent)
-    chosen = agent.tools.get(approval.tool) if agent is not None else None
-    if chosen is None:
-        raise PermanentError(
-            f"agent {approval.agent!r} has no tool {approval.tool!r} in this deployment"
-        )
     try:
+        agent = get_agent(approval.agent)
+        chosen = agent.tools.get(approval.tool) if agent is not None else None
+        if chosen is None:
+            raise PermanentError(
+                f"agent {approval.agent!r} has no tool {approval.tool!r} in this deployment"
+            )
         try:
             value = chosen.invoke_with_key(approval.input, idempotency_key=approval.idempotency_key)
         except ToolInputError as exc:

@@ -17,6 +17,7 @@ from handlers.llm import get_agent
 
 from ..approvals import approve, reject
 from ..models import Approval, ApprovalStatus
+from ..traces import sanitiser_for
 from .common import admin_link, event_cell, has_model_permission, pretty_json, two_line_time
 
 
@@ -112,16 +113,20 @@ class ApprovalAdmin(admin.ModelAdmin):
         try:
             text = chosen.preview(dict(obj.input))
         except Exception as exc:  # noqa: BLE001 - a page must render; say why there is none
-            return f"no preview: {type(exc).__name__}: {exc}"
+            return sanitiser_for(obj.delivery).text(f"no preview: {type(exc).__name__}: {exc}")
+        # The row keeps the real input (the write needs it); the page shows secrets redacted.
+        text = sanitiser_for(obj.delivery).text(text)
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
 
     @admin.display(description="input")
     def input_json(self, obj: Approval) -> SafeString:
-        return pretty_json(obj.input)
+        return pretty_json(sanitiser_for(obj.delivery).json(obj.input))
 
     @admin.display(description="result")
     def result_json(self, obj: Approval) -> str | SafeString:
-        return "-" if obj.result is None else pretty_json(obj.result)
+        return (
+            "-" if obj.result is None else pretty_json(sanitiser_for(obj.delivery).json(obj.result))
+        )
 
     @admin.display(description="decide")
     def decision(self, obj: Approval) -> str | SafeString:

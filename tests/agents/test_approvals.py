@@ -262,3 +262,46 @@ def test_admin_decide_refuses_get_and_unknown_choices(
     assert [str(m) for m in response.context["messages"]] == ["Choose approve or reject."]
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
+
+
+def test_an_approved_write_whose_tool_is_gone_ends_failed_not_approved(
+    fake_api: FakeMessagesAPI, source: Source
+) -> None:
+    """The executor cannot run it (the agent or tool left this deployment): the approval must
+    reach a final state with the reason, not stay "approved (running)" for ever."""
+    script_refund(fake_api)
+    request_refund(source)
+    approval = Approval.objects.get()
+    Approval.objects.filter(pk=approval.pk).update(agent="test.retired_agent")
+    approve(approval.pk, by="ops")
+
+    done = run(executor_delivery(approval))
+
+    assert done.status == DeliveryStatus.DEAD_LETTERED
+    expected = "agent 'test.retired_agent' has no tool 'refund' in this deployment"
+    assert done.last_error == expected
+    approval.refresh_from_db()
+    assert (approval.status, approval.reason) == (ApprovalStatus.FAILED, expected)
+    assert SideEffect.objects.count() == 0
+
+
+def test_the_admin_never_shows_a_secret_held_in_an_approvals_input(
+    admin_client: Client, settings: Any, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offline plan builds tool input from the raw payload, and the write needs the real
+    value, so the row keeps it; the page shows it redacted, as the step's trace does."""
+    secret = "sk-live-approval-input-0123456789"
+    monkeypatch.setenv("SHOP_API_KEY", secret)
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+    delivery = request_refund(source, order=secret)
+    approval = Approval.objects.get()
+    assert approval.input["order"] == secret
+    assert secret not in str(Step.objects.get(attempt__delivery=delivery, kind="tool").input)
+
+    page = admin_client.get(reverse("admin:events_approval_change", args=[approval.pk]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert secret not in html
+    assert "&quot;order&quot;: &quot;[redacted]&quot;" in html
+    assert "Refund 500 cents on order [redacted]" in html

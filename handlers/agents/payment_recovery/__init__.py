@@ -21,7 +21,7 @@ from handlers.registry import handler
 from . import prompt
 from .invoices import FailedInvoice, closed_as, find_failed_invoice
 from .offline import offline_plan
-from .screening import current, screen
+from .screening import current, filed_by, screen
 from .tools import invoice_summary, send_recovery_email
 
 HANDLER = "payments.recovery"
@@ -70,8 +70,13 @@ def recover_payment(ctx: HandlerContext) -> dict[str, Any]:
         ctx.logger.info("payment recovery for %s skipped: %s", invoice_id, skipped)
         return {"invoice_id": invoice_id, "skipped": skipped}
 
-    result = agent.run(ctx, prompt.INSTRUCTIONS)
-    answer = json_answer(result.text, required=prompt.REQUIRED, choices=prompt.CHOICES)
+    try:
+        result = agent.run(ctx, prompt.INSTRUCTIONS)
+        answer = json_answer(result.text, required=prompt.REQUIRED, choices=prompt.CHOICES)
+    except Exception:
+        # Drafts filed before the run failed are approvable now: screen them before re-raising.
+        screen(filed_by(ctx.event.id, HANDLER), invoice_id=invoice_id, by=HANDLER)
+        raise
     rejected = screen(result.approvals, invoice_id=invoice_id, by=HANDLER)
     outcome: dict[str, Any] = {
         "invoice_id": invoice_id,

@@ -37,11 +37,26 @@ def screen(approvals: list[dict[str, Any]], *, invoice_id: str, by: str) -> list
     """Reject the pending approvals of this run that break the rules; what was rejected."""
     ids = [item["id"] for item in approvals if item["tool"] == send_recovery_email.name]
     rejected = []
-    for approval in Approval.objects.filter(pk__in=ids, status=ApprovalStatus.PENDING):
+    # Oldest first: a draft is judged against the earlier ones after those were judged, so an
+    # injected draft filed first does not make the real one look like a second draft.
+    pending = Approval.objects.filter(pk__in=ids, status=ApprovalStatus.PENDING).order_by("pk")
+    for approval in pending:
         problem = problem_with(approval, invoice_id)
         if problem and reject(approval.pk, by=by, reason=f"refused by {by}: {problem}"):
             rejected.append({"approval": approval.pk, "reason": problem})
     return sorted(rejected, key=lambda item: item["approval"])
+
+
+def filed_by(event_id: str, handler: str) -> list[dict[str, Any]]:
+    """The send_recovery_email approvals still pending from ``handler``'s runs on the event,
+    as ``screen`` takes them."""
+    rows = Approval.objects.filter(
+        delivery__event_id=event_id,
+        delivery__handler=handler,
+        tool=send_recovery_email.name,
+        status=ApprovalStatus.PENDING,
+    ).values_list("pk", flat=True)
+    return [{"id": pk, "tool": send_recovery_email.name} for pk in rows]
 
 
 def current(approvals: list[dict[str, Any]]) -> list[dict[str, Any]]:

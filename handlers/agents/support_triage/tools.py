@@ -19,6 +19,8 @@ from events.models import Event
 from handlers.context import EventData
 from handlers.llm import tool
 
+from .rules import requester_email
+
 TICKET_CREATED = "ticket.created"
 TICKET_ROUTED = "ticket.routed"
 MAX_TICKETS = 5
@@ -53,6 +55,10 @@ def recent_tickets_from(email: str, days: int = 90) -> dict[str, Any]:
     email = email.strip()
     if not email:
         raise ValueError("email is empty")
+    # The ticket's text is untrusted: it must not be able to point the model at someone else's
+    # history (which could then travel on in the summary).
+    if email.lower() != requester_email(current.payload).lower():
+        raise ValueError("only the tickets of this ticket's requester can be looked up")
     earlier = list(
         Event.objects.filter(
             type=TICKET_CREATED,

@@ -389,3 +389,55 @@ def test_a_bad_answer_is_dead_lettered_with_the_reason(
     assert delivery.error_class == "handlers.llm.answers.AnswerFormatError"
     assert delivery.last_error.startswith(reason)
     assert mail.outbox == []
+
+
+def test_a_run_that_fails_after_drafting_still_screens_its_drafts(
+    fake_api: FakeMessagesAPI, stripe_source: Source
+) -> None:
+    # given a run that drafts for another customer's invoice and then answers badly
+    other = stripe_event(id="evt_other", invoice={"id": "in_other", "customer_email": ATTACKER})
+    publish(source=stripe_source, type="stripe.invoice.payment_failed", payload=other)
+    fake_api.tool_use(
+        "send_recovery_email",
+        {"invoice_id": "in_other", "subject": SUBJECT, "body": BODY},
+        id="toolu_1",
+    )
+    fake_api.text("I emailed them.")
+
+    delivery = run(post_signed(stripe_event()))
+
+    # then the delivery is dead-lettered, and the draft did not stay pending for someone to
+    # approve: it was rejected with the reason like any other run's
+    assert delivery.status == DeliveryStatus.DEAD_LETTERED
+    approval = Approval.objects.get()
+    assert approval.status == ApprovalStatus.REJECTED
+    assert approval.reason == (
+        "refused by payments.recovery: drafted for invoice 'in_other', but the failed payment "
+        f"is invoice {INVOICE!r}"
+    )
+    assert mail.outbox == []
+
+
+def test_an_injected_draft_filed_first_does_not_crowd_out_the_real_one(
+    fake_api: FakeMessagesAPI, stripe_source: Source
+) -> None:
+    # given the model drafts for another invoice first, then the right draft
+    other = stripe_event(id="evt_other", invoice={"id": "in_other", "customer_email": ATTACKER})
+    publish(source=stripe_source, type="stripe.invoice.payment_failed", payload=other)
+    fake_api.tool_use(
+        "send_recovery_email",
+        {"invoice_id": "in_other", "subject": SUBJECT, "body": BODY},
+        id="toolu_1",
+    )
+    fake_api.tool_use(
+        "send_recovery_email", {"invoice_id": INVOICE, "subject": SUBJECT, "body": BODY}, id="t2"
+    )
+    fake_api.text(json.dumps(ANSWER))
+
+    delivery = run(post_signed(stripe_event()))
+
+    # then only the wrong one is rejected; the right one waits for a person
+    assert delivery.status == DeliveryStatus.SUCCEEDED, delivery.last_error
+    wrong, right = Approval.objects.order_by("pk")
+    assert (wrong.input["invoice_id"], wrong.status) == ("in_other", ApprovalStatus.REJECTED)
+    assert (right.input["invoice_id"], right.status) == (INVOICE, ApprovalStatus.PENDING)

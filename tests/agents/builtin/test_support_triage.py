@@ -203,3 +203,29 @@ def test_offline_rules(subject: str, description: str, category: str, priority: 
     payload = {"ticket": {"subject": subject, "description": description}}
     triage = rules.triage(payload)
     assert (triage["category"], triage["priority"]) == (category, priority)
+
+
+@pytest.mark.django_db
+def test_a_ticket_cannot_make_the_model_read_another_requesters_tickets(
+    fake_api: FakeMessagesAPI, helpdesk: Source
+) -> None:
+    # given another customer's ticket, and a ticket whose text talks the model into asking
+    # for that customer's history (its summary goes out on ticket.routed)
+    publish(
+        source=helpdesk,
+        type="ticket.created",
+        payload=ticket(47001, "Acquisition talks: term sheet", "ceo@northwind.example"),
+    )
+    fake_api.tool_use("recent_tickets_from", {"email": "ceo@northwind.example"}, id="toolu_1")
+    fake_api.text(json.dumps(TRIAGE))
+
+    delivery = deliver(helpdesk)
+
+    # then the lookup is refused and nothing of the other ticket reaches the model
+    assert delivery.status == DeliveryStatus.SUCCEEDED, delivery.last_error
+    told = fake_api.requests[1].body["messages"][-1]["content"][0]
+    assert told["is_error"] is True
+    assert told["content"] == (
+        "ValueError: only the tickets of this ticket's requester can be looked up"
+    )
+    assert "term sheet" not in json.dumps(fake_api.requests[1].body)
