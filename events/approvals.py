@@ -32,6 +32,9 @@ from .publish import PublishError, check_payload, internal_source, publish
 APPROVED_TYPE = "approval.approved"
 EXECUTOR = "switchyard.approved_action"
 MAX_REASON_CHARS = 2000
+# Approvals the executor carries out: approved, or approved and failed before (an operator
+# requeued the dead-lettered follow-up after fixing the cause). Never pending or rejected.
+CARRY_OUT = (ApprovalStatus.APPROVED, ApprovalStatus.FAILED)
 
 
 def requester(delivery: Delivery) -> Callable[[ApprovalRequest], ApprovalTicket]:
@@ -117,7 +120,7 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
         raise PermanentError(f"no approval {payload.get('approval')!r}")
     if approval.status == ApprovalStatus.EXECUTED:
         return {"approval": approval.pk, "tool": approval.tool, "already_executed": True}
-    if approval.status != ApprovalStatus.APPROVED:
+    if approval.status not in CARRY_OUT:
         # A forged or replayed event cannot run a write nobody approved.
         raise PermanentError(f"approval {approval.pk} is {approval.status}, not approved")
     try:
@@ -134,12 +137,12 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
             raise PermanentError(problem) from None
     except PermanentError as exc:
         # It will not be retried: the approval says so too (other errors retry the delivery).
-        Approval.objects.filter(pk=approval.pk, status=ApprovalStatus.APPROVED).update(
+        Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
             status=ApprovalStatus.FAILED, reason=str(exc)[:MAX_REASON_CHARS]
         )
         raise
     result = json.loads(json.dumps(value, default=str))
-    Approval.objects.filter(pk=approval.pk, status=ApprovalStatus.APPROVED).update(
+    Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
         status=ApprovalStatus.EXECUTED, executed_at=timezone.now(), result=result
     )
     ctx.logger.info("approval %s: %s carried out", approval.pk, approval.tool)

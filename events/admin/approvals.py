@@ -16,22 +16,22 @@ from django.utils.safestring import SafeString
 from handlers.llm import get_agent
 
 from ..approvals import approve, reject
-from ..models import Approval, ApprovalStatus
+from ..models import Approval, ApprovalStatus, EventStatus
 from ..traces import sanitiser_for
 from .common import admin_link, event_cell, has_model_permission, pretty_json, two_line_time
 
 
 @admin.register(Approval)
 class ApprovalAdmin(admin.ModelAdmin):
-    list_display = ("id", "requested", "agent", "tool", "status", "event", "decided")
+    list_display = ("id", "requested", "agent", "tool", "state", "event", "decided")
     list_filter = ("status", "agent", "tool")
     search_fields = ("agent", "tool", "decided_by")
     ordering = ("-created_at", "-id")
     actions = ("approve_selected", "reject_selected")
-    list_select_related = ("delivery__event",)
+    list_select_related = ("delivery__event", "follow_up")
     fields = (
         "id",
-        "status",
+        "state",
         "agent",
         "tool",
         "will_do",
@@ -81,6 +81,19 @@ class ApprovalAdmin(admin.ModelAdmin):
     @admin.display(description="requested", ordering="created_at")
     def requested(self, obj: Approval) -> str | SafeString:
         return two_line_time(obj.created_at)
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj: Approval) -> str:
+        """The status, and where an approved write stands: retrying or dead-lettered (its
+        follow-up delivery used up its attempts; requeue it from Dead letters)."""
+        label = obj.get_status_display()
+        if obj.status == ApprovalStatus.APPROVED and obj.follow_up is not None:
+            follow_up = obj.follow_up.status
+            if follow_up == EventStatus.DEAD_LETTERED:
+                return "approved, carrying it out was dead-lettered (requeue it)"
+            if follow_up == EventStatus.FAILED:
+                return "approved, carrying it out failed (retrying)"
+        return label
 
     @admin.display(description="decided", ordering="decided_at")
     def decided(self, obj: Approval) -> str:

@@ -21,11 +21,13 @@ from events.models import (
     ApprovalStatus,
     Delivery,
     DeliveryStatus,
+    Route,
     Source,
     Step,
 )
 from events.publish import internal_source, publish
 from events.recovery import requeue
+from tests.testapp.approval_handlers import PAYMENTS_DOWN
 from tests.testapp.models import SideEffect
 
 from .conftest import FakeMessagesAPI
@@ -133,6 +135,33 @@ def test_a_rerun_of_the_agent_finds_its_approval_instead_of_asking_again(
     assert SideEffect.objects.count() == 1
     told = fake_api.requests[-1].body["messages"][-1]["content"][0]["content"]
     assert '"status": "executed"' in told and '"refunded": "ord_1"' in told
+
+
+def test_a_dead_lettered_approved_write_shows_so_and_runs_once_when_requeued(
+    fake_api: FakeMessagesAPI, source: Source, admin_client: Client, monkeypatch: Any
+) -> None:
+    script_refund(fake_api)
+    request_refund(source)
+    approval = Approval.objects.get()
+    approve(approval.pk, by="ops")
+    Route.objects.filter(handler=EXECUTOR).update(max_attempts=1)
+    monkeypatch.setitem(PAYMENTS_DOWN, "down", True)
+
+    dead = run(executor_delivery(approval))
+
+    assert dead.status == DeliveryStatus.DEAD_LETTERED
+    assert "payments API unreachable" in dead.last_error
+    listing = admin_client.get(reverse("admin:events_approval_changelist")).content.decode()
+    assert "approved, carrying it out was dead-lettered (requeue it)" in listing
+
+    # the outage is over; an operator requeues the dead letter: the write runs, once
+    monkeypatch.setitem(PAYMENTS_DOWN, "down", False)
+    assert requeue([dead.pk]) == 1
+    done = run(executor_delivery(approval))
+    assert done.status == DeliveryStatus.SUCCEEDED
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.EXECUTED
+    assert SideEffect.objects.count() == 1
 
 
 def test_rejecting_ends_it_and_nothing_runs(fake_api: FakeMessagesAPI, source: Source) -> None:

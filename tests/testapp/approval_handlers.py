@@ -11,6 +11,9 @@ from handlers.registry import handler
 
 from .models import SideEffect
 
+# Set by a test to make every refund fail the way an outage would.
+PAYMENTS_DOWN = {"down": False}
+
 
 @tool(
     kind="write",
@@ -26,6 +29,8 @@ def refund(order: str, amount: int, idempotency_key: str) -> dict[str, Any]:
     """
 
     def act() -> dict[str, Any]:
+        if PAYMENTS_DOWN["down"]:
+            raise ConnectionError("payments API unreachable")
         SideEffect.objects.create(key=idempotency_key, handler="test.refunder")
         return {"refunded": order, "amount": amount}
 
