@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -172,9 +173,15 @@ if env_str("SWITCHYARD_MODEL_PRICES_JSON", "").strip():
 # one it reviews the payload and keeps the comment in the outcome. It is sent only to the URL.
 SWITCHYARD_GITHUB_TOKEN = env_str("SWITCHYARD_GITHUB_TOKEN", "")
 SWITCHYARD_GITHUB_API_URL = env_str("SWITCHYARD_GITHUB_API_URL", "https://api.github.com")
-if not SWITCHYARD_GITHUB_API_URL.startswith(("https://", "http://")):
+_github_api = urlsplit(SWITCHYARD_GITHUB_API_URL)
+# The token travels to this URL: https, or plain http to this machine only (a local stand-in).
+if not _github_api.hostname or not (
+    _github_api.scheme == "https"
+    or (_github_api.scheme == "http" and _github_api.hostname in ("127.0.0.1", "localhost", "::1"))
+):
     raise ImproperlyConfigured(
-        f"SWITCHYARD_GITHUB_API_URL={SWITCHYARD_GITHUB_API_URL!r} is not an http(s) URL"
+        f"SWITCHYARD_GITHUB_API_URL={SWITCHYARD_GITHUB_API_URL!r} must be an https URL "
+        "(plain http only to 127.0.0.1, localhost or ::1)"
     )
 SWITCHYARD_GITHUB_TIMEOUT = env_float("SWITCHYARD_GITHUB_TIMEOUT", 10.0, minimum=0.1)
 # Support triage's category -> team queue, over its defaults, e.g. {"bug": "platform"}.

@@ -28,10 +28,16 @@ def marker(idempotency_key: str) -> str:
     return f"<!-- switchyard:{idempotency_key} -->"
 
 
+_MARKDOWN_LINK_CHARS = str.maketrans({c: f"\\{c}" for c in "[]()!"})
+
+
 def _plain(text: str) -> str:
     """Model text made inert in GitHub markdown: no HTML (so no fake or closed markers), no
-    @mentions that would notify people."""
+    @mentions that would notify people, no markdown links or images (a PR body cannot get
+    a disguised link or a tracking image posted under the bot's name; a bare URL stays
+    visible as what it is)."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\\", "\\\\").translate(_MARKDOWN_LINK_CHARS)
     return text.replace("@", "@\u200b")
 
 
