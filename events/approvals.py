@@ -28,6 +28,7 @@ from handlers.registry import handler
 
 from .models import Approval, ApprovalStatus, Delivery
 from .publish import PublishError, check_payload, internal_source, publish
+from .traces import Sanitiser, secret_values
 
 APPROVED_TYPE = "approval.approved"
 EXECUTOR = "switchyard.approved_action"
@@ -141,7 +142,8 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
             status=ApprovalStatus.FAILED, reason=str(exc)[:MAX_REASON_CHARS]
         )
         raise
-    result = json.loads(json.dumps(value, default=str))
+    # Stored and shown (the approval, this delivery's outcome) with known secrets redacted.
+    result = Sanitiser(secret_values()).json(json.loads(json.dumps(value, default=str)))
     Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
         status=ApprovalStatus.EXECUTED, executed_at=timezone.now(), result=result
     )

@@ -7,6 +7,7 @@ handlers.effects.once, so the number of rows is the number of refunds made.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -334,3 +335,12 @@ def test_the_admin_never_shows_a_secret_held_in_an_approvals_input(
     assert secret not in html
     assert "&quot;order&quot;: &quot;[redacted]&quot;" in html
     assert "Refund 500 cents on order [redacted]" in html
+
+    # carried out, the write gets the real value; the stored result and outcome do not
+    approve(approval.pk, by="ops")
+    done = run(executor_delivery(approval))
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.EXECUTED
+    assert SideEffect.objects.count() == 1
+    assert approval.result == {"refunded": "[redacted]", "amount": 500}
+    assert secret not in json.dumps(done.outcome)
