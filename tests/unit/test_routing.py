@@ -94,3 +94,47 @@ def test_a_handler_whose_first_route_does_not_match_falls_back_to_the_next() -> 
     make("a", "order.*", "h.one", payload_filter={"total": 99})
     make("b", "order.*", "h.one")
     assert [r.name for r in matching_routes("order.created", {"total": 5})] == ["b"]
+
+
+PATTERNS = [
+    "*",
+    "github.*",
+    "github.pull_request.*",
+    "github.?ush",
+    "github.[pq]ush",
+    "github.[!p]ush",
+    "stripe.invoice.payment_failed",
+    "stripe.invoice.payment%failed",
+    "*.payment_*",
+    "a_b",
+    "schedule.daily-briefing",
+    "GitHub.*",
+    "x\\*",
+    "",
+]
+TYPES = [
+    "github.push",
+    "github.qush",
+    "github.pull_request.opened",
+    "stripe.invoice.payment_failed",
+    "stripe.invoice.paymentXfailed",
+    "aXb",
+    "a_b",
+    "GITHUB.push",
+    "schedule.daily-briefing",
+    "x",
+]
+
+
+@pytest.mark.django_db
+def test_the_sql_prefilter_never_loses_a_route_python_would_match() -> None:
+    """matching_routes asks the database for candidate routes first (a LIKE form of each
+    glob); whatever it keeps, the result must equal plain fnmatchcase over every route."""
+    from fnmatch import fnmatchcase
+
+    Route.objects.all().delete()
+    for n, pattern in enumerate(PATTERNS):
+        make(f"r{n:02d}", pattern, f"h{n:02d}")
+    for event_type in TYPES:
+        expected = [f"r{n:02d}" for n, p in enumerate(PATTERNS) if fnmatchcase(event_type, p)]
+        assert [r.name for r in matching_routes(event_type, {})] == expected, event_type
