@@ -21,6 +21,7 @@ from typing import Any
 
 from celery.utils.log import get_logger
 from django.conf import settings
+from django.db import DatabaseError
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from redis import RedisError
@@ -78,9 +79,18 @@ class SwitchyardScheduler(DatabaseScheduler):
             logger.warning("beat: cannot reach Redis for the beat lock (%s); not sending", exc)
             held, holder = False, None
         if held and self.leading is not True:
-            logger.info("beat: holds the beat lock (%s); sending schedules", self.lock.token)
             # Another beat may have sent ticks while this one waited: start from the rows.
-            self.reload()
+            try:
+                self.reload()
+            except DatabaseError as exc:
+                # Not leading yet: the next tick renews the lock and tries again; beat lives.
+                logger.warning(
+                    "beat: holds the beat lock but cannot read the schedules (%s); "
+                    "not sending until it can",
+                    exc,
+                )
+                return False
+            logger.info("beat: holds the beat lock (%s); sending schedules", self.lock.token)
         elif not held and self.leading is not False:
             logger.warning(
                 "beat: another beat holds the beat lock (%s); this one (%s) sends nothing "

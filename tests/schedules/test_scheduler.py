@@ -102,3 +102,29 @@ def test_an_interval_beat_reads_runs_on_the_epoch_grid() -> None:
     assert [
         due_time(schedule, datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC)).isoformat() for s in (0, 6, 7)
     ] == ["2026-01-01T00:00:07+00:00", "2026-01-01T00:00:07+00:00", "2026-01-01T00:00:14+00:00"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_beat_that_takes_the_lock_while_the_database_is_down_waits_instead_of_dying(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    scheduler = SwitchyardScheduler(app=app)
+    assert scheduler.lock is not None
+    real_reload = scheduler.reload
+
+    def database_down() -> None:
+        raise OperationalError("could not connect to server")
+
+    try:
+        monkeypatch.setattr(scheduler, "reload", database_down)
+        # when it wins the lock but cannot read the schedules: no crash, nothing sent
+        assert scheduler.hold_lock() is False
+        assert scheduler.leading is not True
+        # and once the database answers, the next tick leads
+        monkeypatch.setattr(scheduler, "reload", real_reload)
+        assert scheduler.hold_lock() is True
+        assert scheduler.leading is True
+    finally:
+        scheduler.lock.release()
