@@ -109,6 +109,18 @@ def reject(approval_id: int, *, by: str, reason: str = "") -> bool:
     )
 
 
+def _last_attempt(ctx: HandlerContext) -> bool:
+    """Whether this run is the executor delivery's last attempt before it is dead-lettered."""
+    from .delivery import route_settings  # delivery imports this module
+
+    delivery = (
+        Delivery.objects.select_related("route")
+        .filter(event_id=ctx.event.id, handler=EXECUTOR)
+        .first()
+    )
+    return delivery is not None and delivery.attempts >= route_settings(delivery).max_attempts
+
+
 @handler(EXECUTOR, on=[APPROVED_TYPE], max_attempts=5, time_limit=120, backoff_base=5.0)
 def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
     """Carry out an approved write, once, with the key the agent's run derived."""
@@ -136,11 +148,14 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
         except ToolInputError as exc:
             problem = f"approved input no longer fits {approval.tool!r}: {exc}"
             raise PermanentError(problem) from None
-    except PermanentError as exc:
-        # It will not be retried: the approval says so too (other errors retry the delivery).
-        Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
-            status=ApprovalStatus.FAILED, reason=str(exc)[:MAX_REASON_CHARS]
-        )
+    except Exception as exc:
+        # When it will not be retried (a PermanentError, or this delivery's last attempt) the
+        # approval says so too; other errors retry the delivery and it stays approved.
+        if isinstance(exc, PermanentError) or _last_attempt(ctx):
+            reason = str(exc) or type(exc).__name__
+            Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
+                status=ApprovalStatus.FAILED, reason=reason[:MAX_REASON_CHARS]
+            )
         raise
     # Stored and shown (the approval, this delivery's outcome) with known secrets redacted.
     result = Sanitiser(secret_values()).json(json.loads(json.dumps(value, default=str)))

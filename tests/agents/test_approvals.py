@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from events.approvals import APPROVED_TYPE, EXECUTOR, approve, reject
 from events.delivery import execute
@@ -145,13 +146,28 @@ def test_a_dead_lettered_approved_write_shows_so_and_runs_once_when_requeued(
     request_refund(source)
     approval = Approval.objects.get()
     approve(approval.pk, by="ops")
-    Route.objects.filter(handler=EXECUTOR).update(max_attempts=1)
+    Route.objects.filter(handler=EXECUTOR).update(max_attempts=2)
     monkeypatch.setitem(PAYMENTS_DOWN, "down", True)
 
+    # a failure with an attempt left: retrying, the approval stays approved
+    first = run(executor_delivery(approval))
+    assert first.status == DeliveryStatus.RETRYING
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.APPROVED
+    Delivery.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
     dead = run(executor_delivery(approval))
 
+    # its last attempt failed: the delivery is dead-lettered and the approval says failed
     assert dead.status == DeliveryStatus.DEAD_LETTERED
     assert "payments API unreachable" in dead.last_error
+    approval.refresh_from_db()
+    assert (approval.status, approval.reason) == (
+        ApprovalStatus.FAILED,
+        "payments API unreachable",
+    )
+    # (a follow-up dead-lettered without the handler seeing its last attempt, a lost worker,
+    # leaves the row approved: the list says what happened)
+    Approval.objects.filter(pk=approval.pk).update(status=ApprovalStatus.APPROVED)
     listing = admin_client.get(reverse("admin:events_approval_changelist")).content.decode()
     assert "approved, carrying it out was dead-lettered (requeue it)" in listing
 
