@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -122,8 +123,13 @@ def parse_entry(
     """Turn an entry's fields into publish()'s arguments, or say why they cannot be.
 
     The payload is the JSON object in the payload field; an entry without one has all its
-    other fields (but the type and id fields) as the payload, as strings.
+    other fields (but the type and id fields) as the payload, as strings. An entry larger than
+    a webhook body may be (SWITCHYARD_MAX_BODY_BYTES) is refused like a malformed one.
     """
+    size = sum(len(name) + len(value) for name, value in fields.items())
+    limit = int(settings.SWITCHYARD_MAX_BODY_BYTES)
+    if size > limit:
+        return Malformed(f"entry is {size} bytes; the limit is {limit} (SWITCHYARD_MAX_BODY_BYTES)")
     text: dict[str, str] = {}
     for raw_name, raw_value in fields.items():
         try:

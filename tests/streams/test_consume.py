@@ -75,6 +75,7 @@ def test_malformed_entries_are_dead_lettered_and_later_entries_still_flow(
         "array": {"type": "shop.order.created", "payload": "[1, 2]"},
         "not-utf8": {"type": b"shop.\xff", "note": "x"},
         "nul": {"type": "shop.order.created", "note": "a\x00b"},
+        "too-big": {"type": "shop.order.created", "note": "x" * (1024 * 1024 + 1)},
     }
     reasons = {
         "bad-json": "field 'payload' is not valid JSON: Expecting property name enclosed in "
@@ -84,6 +85,7 @@ def test_malformed_entries_are_dead_lettered_and_later_entries_still_flow(
         "array": "field 'payload' is not a JSON object",
         "not-utf8": "field 'type' is not valid UTF-8",
         "nul": "payload contains a NUL character (\\u0000)",
+        "too-big": "entry is 1048603 bytes; the limit is 1048576 (SWITCHYARD_MAX_BODY_BYTES)",
     }
     ids = {name: add(r, stream, fields) for name, fields in bad.items()}
 
