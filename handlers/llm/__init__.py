@@ -5,7 +5,7 @@ See docs/agents.md ("Runtime").
 
 from .agent import Agent, AgentLimitExceeded, AgentResult, BudgetExceeded, OfflinePlan, get_agent
 from .answers import AnswerFormatError, json_answer
-from .tools import Tool, ToolInputError, tool
+from .tools import Tool, ToolInputError, current_event, tool
 
 __all__ = [
     "Agent",
@@ -16,6 +16,7 @@ __all__ = [
     "OfflinePlan",
     "Tool",
     "ToolInputError",
+    "current_event",
     "get_agent",
     "json_answer",
     "tool",

@@ -26,7 +26,7 @@ from handlers.context import ApprovalRequest, HandlerContext
 from handlers.errors import HandlerError, PermanentError
 
 from . import offline
-from .tools import Tool, ToolInputError, validate
+from .tools import Tool, ToolInputError, running_for, validate
 
 if TYPE_CHECKING:
     import anthropic
@@ -190,9 +190,10 @@ class Agent:
     def run(self, ctx: HandlerContext, user_content: str) -> AgentResult:
         """Run the loop for this delivery. Raises TransientError / PermanentError on failure
         (BudgetExceeded when a budget is used up)."""
-        if settings.SWITCHYARD_AGENT_PROVIDER == "offline":
-            return self._run_offline(ctx, user_content)
-        return self._run_anthropic(ctx, user_content)
+        with running_for(ctx.event):
+            if settings.SWITCHYARD_AGENT_PROVIDER == "offline":
+                return self._run_offline(ctx, user_content)
+            return self._run_anthropic(ctx, user_content)
 
     def _run_offline(self, ctx: HandlerContext, user_content: str) -> AgentResult:
         self.check_budget(ctx, 0, self.max_tokens_per_run)

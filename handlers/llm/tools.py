@@ -18,9 +18,13 @@ import inspect
 import json
 import re
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from handlers.context import EventData
 
 ToolKind = Literal["read", "write"]
 IDEMPOTENCY_PARAM = "idempotency_key"
@@ -31,6 +35,28 @@ _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", boo
 
 class ToolInputError(ValueError):
     """The model's input does not match the tool's schema."""
+
+
+# The event of the agent run whose tools are being called (set by Agent.run for its length).
+_run_event: ContextVar[EventData | None] = ContextVar("switchyard_tool_event", default=None)
+
+
+def current_event() -> EventData:
+    """The event the calling agent run handles. A tool scopes itself with it (its source, its
+    id), so nothing the model writes can point the tool at another event's data."""
+    event = _run_event.get()
+    if event is None:
+        raise RuntimeError("no agent run is calling this tool")
+    return event
+
+
+@contextmanager
+def running_for(event: EventData) -> Iterator[None]:
+    token = _run_event.set(event)
+    try:
+        yield
+    finally:
+        _run_event.reset(token)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from handlers.context import ApprovalRequest, ApprovalTicket
-from handlers.llm import Agent, AnswerFormatError, OfflinePlan, get_agent, json_answer, tool
+from handlers.llm import (
+    Agent,
+    AnswerFormatError,
+    OfflinePlan,
+    current_event,
+    get_agent,
+    json_answer,
+    tool,
+)
 
 
 @pytest.mark.parametrize(
@@ -134,3 +142,24 @@ def test_a_write_needing_approval_is_refused_where_none_can_be_asked(
     assert result.steps[1]["error"] == (
         "this action needs a person's approval and none can be asked for here"
     )
+
+
+@tool(kind="read")
+def which_event() -> str:
+    """The id of the event this run handles."""
+    return current_event().id
+
+
+def test_tools_see_the_event_of_their_run_and_only_during_it(settings: Any, make_ctx: Any) -> None:
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+    agent = Agent(
+        name="test.which_event",
+        system="s",
+        tools=[which_event],
+        offline=lambda ctx: OfflinePlan(text="t", calls=[("which_event", {})]),
+    )
+    ctx = make_ctx(event_id="5b0f6c1e-0000-4000-8000-0000000000aa")
+
+    assert agent.run(ctx, "go").steps[1]["output"] == ctx.event.id
+    with pytest.raises(RuntimeError, match="no agent run is calling this tool"):
+        current_event()

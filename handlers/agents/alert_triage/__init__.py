@@ -47,8 +47,7 @@ triager = Agent(
 @handler(NAME, on=["alert.fired"], max_attempts=4, time_limit=180)
 def triage_alert(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise a monitoring alert, set its severity and suggest the next step."""
-    with tools.triaging(ctx.event):
-        result = triager.run(ctx, prompt.INSTRUCTIONS)
+    result = triager.run(ctx, prompt.INSTRUCTIONS)
     triage = prompt.parse_answer(result.text)
     alert = facts(ctx.event.payload)
     return {

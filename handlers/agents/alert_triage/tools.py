@@ -1,15 +1,12 @@
 """The alert triager's read tool: how often the same alert fired lately, from stored events.
 
-It counts earlier ``alert.fired`` events from the same source as the alert being triaged (set
-for one run by ``triaging(event)``), leaving that alert out, so the model can tell a new
-problem from a flapping rule.
+It counts earlier ``alert.fired`` events from the same source as the alert being triaged (the
+run's ``current_event()``), leaving that alert out, so the model can tell a new problem from a
+flapping rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -17,26 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from events.models import Event
-from handlers.context import EventData
-from handlers.llm import tool
+from handlers.llm import current_event, tool
 
 from .facts import facts
 
 ALERT_FIRED = "alert.fired"
 MAX_HOURS = 168
 MAX_LISTED = 10
-
-_current: ContextVar[EventData | None] = ContextVar("alert_triage_event", default=None)
-
-
-@contextmanager
-def triaging(event: EventData) -> Iterator[None]:
-    """Scope the tool to ``event``'s source, leaving ``event`` itself out, for one run."""
-    token = _current.set(event)
-    try:
-        yield
-    finally:
-        _current.reset(token)
 
 
 @tool(kind="read")
@@ -47,9 +31,7 @@ def recent_alerts(name: str, hours: int = 24) -> dict[str, Any]:
         name: The alert's name (its alertname label).
         hours: How far back to look, 1 to 168.
     """
-    current = _current.get()
-    if current is None:
-        raise RuntimeError("recent_alerts only works while an alert is triaged")
+    current = current_event()
     if not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"hours must be between 1 and {MAX_HOURS}")
     name = name.strip()

@@ -59,8 +59,7 @@ def triage_ticket(ctx: HandlerContext) -> dict[str, Any]:
         queue_map = queues.configured()  # before spending tokens
     except ImproperlyConfigured as exc:
         raise PermanentError(str(exc)) from None
-    with tools.triaging(ctx.event):
-        result = triager.run(ctx, prompt.INSTRUCTIONS)
+    result = triager.run(ctx, prompt.INSTRUCTIONS)
     triage = prompt.parse_answer(result.text)
     routed = {
         "ticket_id": ticket_id(ctx),

@@ -1,23 +1,19 @@
 """The triage agent's read tool: a requester's earlier tickets, from the stored events.
 
 It looks only at ``ticket.created`` events from the same source as the ticket being triaged
-(set for one run by ``triaging(event)``), never at the ticket itself, and returns subjects and
+(the run's ``current_event()``), never at the ticket itself, and returns subjects and
 earlier triage results, not ticket bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from events.models import Event
-from handlers.context import EventData
-from handlers.llm import tool
+from handlers.llm import current_event, tool
 
 from .rules import requester_email
 
@@ -25,18 +21,6 @@ TICKET_CREATED = "ticket.created"
 TICKET_ROUTED = "ticket.routed"
 MAX_TICKETS = 5
 MAX_DAYS = 365
-
-_current: ContextVar[EventData | None] = ContextVar("support_triage_event", default=None)
-
-
-@contextmanager
-def triaging(event: EventData) -> Iterator[None]:
-    """Scope the tool to ``event``'s source, leaving ``event`` itself out, for one run."""
-    token = _current.set(event)
-    try:
-        yield
-    finally:
-        _current.reset(token)
 
 
 @tool(kind="read")
@@ -47,9 +31,7 @@ def recent_tickets_from(email: str, days: int = 90) -> dict[str, Any]:
         email: The requester's email address, as in the ticket.
         days: How far back to look, 1 to 365.
     """
-    current = _current.get()
-    if current is None:
-        raise RuntimeError("recent_tickets_from only works while a ticket is triaged")
+    current = current_event()
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be between 1 and {MAX_DAYS}")
     email = email.strip()
