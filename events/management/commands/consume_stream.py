@@ -21,6 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from events.models import Source
 from events.streams import Counts, StreamConsumer, StreamOptions
 
+from ._sources import source_of_kind
+
 STREAM_KIND = "stream"
 # An entry id is at most 41 characters; the fallback external id is "<stream>/<entry id>".
 MAX_STREAM_NAME = 200
@@ -152,20 +154,9 @@ class Command(BaseCommand):
         self._say(f"stopped: {counts}")
 
     def _source(self, slug: str) -> Source:
-        source = Source.objects.filter(slug=slug).first()
-        if source is None:
-            raise CommandError(
-                f"source {slug!r} does not exist (create it with "
-                f"manage.py create_source --slug {slug} --kind {STREAM_KIND})"
-            )
-        if source.kind != STREAM_KIND:
-            raise CommandError(
-                f"source {slug!r} is a {source.kind} source; only {STREAM_KIND} sources take "
-                "stream entries"
-            )
-        if not source.enabled:
-            raise CommandError(f"source {slug!r} is disabled")
-        return source
+        return source_of_kind(
+            slug, STREAM_KIND, why_only=f"only {STREAM_KIND} sources take stream entries"
+        )
 
     def _check(self, options: StreamOptions) -> None:
         if not options.stream or len(options.stream) > MAX_STREAM_NAME or "\x00" in options.stream:

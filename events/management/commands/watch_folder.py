@@ -22,6 +22,8 @@ from events.folders import (
 )
 from events.models import Source
 
+from ._sources import source_of_kind
+
 MIN_SETTLE = 0.1
 MIN_RESCAN = 1.0
 
@@ -123,18 +125,9 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _source(self, slug: str) -> Source:
-        source = Source.objects.filter(slug=slug).first()
-        if source is None:
-            raise CommandError(
-                f"source {slug!r} does not exist "
-                f"(create it: manage.py create_source --slug {slug} --kind {SOURCE_KIND})"
-            )
-        if not source.enabled:
-            raise CommandError(f"source {slug!r} is disabled")
-        if source.kind != SOURCE_KIND:
-            raise CommandError(
-                f"source {slug!r} is a {source.kind} source; watch_folder publishes only to "
-                f"{SOURCE_KIND} sources, so file checksums never collide with another "
-                f"sender's ids"
-            )
-        return source
+        return source_of_kind(
+            slug,
+            SOURCE_KIND,
+            why_only=f"watch_folder publishes only to {SOURCE_KIND} sources, so file checksums "
+            "never collide with another sender's ids",
+        )
