@@ -107,9 +107,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Largest accepted request body for webhooks and the publish API; checked before any hashing.
 SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
-# Verified webhook requests a minute per source (0: no limit); a source's settings may set
-# its own "rate_limit_per_minute".
-SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 600, minimum=0)
+# Verified webhook requests a minute per source; 0 (the default) is no limit, and a source's
+# settings may turn one on with "rate_limit_per_minute". Off by default: GitHub does not
+# redeliver a refused webhook, so a 429 loses the event; load is absorbed by storing it, and
+# pressure on handlers is managed at delivery (routes, queues), not by turning senders away.
+SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 0, minimum=0)
 # Upper bounds for what a route may ask for. The broker's visibility timeout is derived from
 # them, so a message that waits out the longest backoff and then runs for the longest time
 # limit is never redelivered while it is still legitimately in flight.

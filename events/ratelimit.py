@@ -1,4 +1,10 @@
-"""A per-source rate limit for webhooks, so a flood from one sender cannot starve the workers.
+"""An opt-in per-source rate limit for webhooks (off unless a source or the setting asks).
+
+Off by default because a refused webhook may be a lost one: GitHub does not redeliver a
+delivery that failed, so a 429 there drops the event for good. Ingest absorbs load by storing
+the event (one short transaction); pressure on handlers is managed at delivery (a route's
+queue and concurrency), not by turning senders away. A source whose sender does retry on 429
+(and which an operator wants to cap) sets ``rate_limit_per_minute`` in its settings.
 
 A fixed one-minute window counted in Redis (INCR + EXPIRE), shared by every web process. Only
 requests that passed signature verification count: forged ones cost a hash and nothing else,
@@ -37,8 +43,8 @@ def _client(url: str) -> redis.Redis:
 
 
 def limit_for(source_settings: Any) -> int:
-    """Requests a minute for a source: its ``rate_limit_per_minute`` setting, else the default.
-    0 turns the limit off."""
+    """Requests a minute for a source: its ``rate_limit_per_minute`` setting, else
+    SWITCHYARD_HOOK_RATE_LIMIT (0 by default). 0 means no limit."""
     if isinstance(source_settings, dict):
         value = source_settings.get("rate_limit_per_minute")
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:

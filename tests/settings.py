@@ -30,6 +30,3 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 # Tests never run collectstatic; let WhiteNoise look files up on demand.
 WHITENOISE_AUTOREFRESH = True
-# Hundreds of tests post to the same few sources within a minute; the rate-limit tests set a
-# per-source limit of their own.
-SWITCHYARD_HOOK_RATE_LIMIT = 0

@@ -1,4 +1,5 @@
-"""Per-source rate limit: a flood from one sender is answered 429 and stores nothing."""
+"""Per-source rate limit, opt-in: off by default (a refused GitHub webhook is never
+redelivered), and a source that sets ``rate_limit_per_minute`` has a flood answered 429."""
 
 from __future__ import annotations
 
@@ -84,6 +85,33 @@ def test_an_unreachable_redis_does_not_refuse_webhooks(
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     answers = [_post(client, "limited", n) for n in range(5)]
     assert [a.status_code for a in answers] == [202] * 5
+
+
+def test_a_default_source_is_never_refused_under_a_burst_above_the_old_limit(
+    client: Client, redis_server: Any
+) -> None:
+    # given: a source with no rate_limit_per_minute, on the project's default settings, and a
+    # burst of 700 signed requests in one minute (the old default refused past 600)
+    broker = redis_server.client()
+    broker.flushdb()
+    Source.objects.create(slug="busy", kind="hmac", secrets=["s3cret"])
+
+    # when
+    codes = [_post(client, "busy", n).status_code for n in range(700)]
+
+    # then: every one is stored, and the limiter was not even consulted
+    assert codes == [202] * 700
+    assert Event.objects.filter(source__slug="busy").count() == 700
+    assert broker.keys("switchyard:ratelimit:*") == []
+
+
+def test_the_rate_limit_is_off_by_default(settings: Any) -> None:
+    from agents_project import settings as project_settings
+
+    assert project_settings.SWITCHYARD_HOOK_RATE_LIMIT == 0
+    assert settings.SWITCHYARD_HOOK_RATE_LIMIT == 0
+    assert ratelimit.limit_for({}) == 0
+    assert ratelimit.limit_for({"rate_limit_per_minute": 600}) == 600
 
 
 def test_the_default_limit_comes_from_settings(settings: Any) -> None:
