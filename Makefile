@@ -46,6 +46,10 @@ migrations-check: install ## Fail if a model change has no migration
 
 bench: install ## Run the benchmarks and print ratios against the baseline
 	bash scripts/ensure-services
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench: installing wrk"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench
 
 clean: ## Remove the virtualenv and local state under var/

@@ -40,6 +40,12 @@ DOC_PATH = ROOT / "docs" / "benchmarks.md"
 FULL = Sizes(ingest=1000, http=500, deliveries=300, repeats=7)
 QUICK = Sizes(ingest=100, http=100, deliveries=100, repeats=2)
 
+# The groups --only can pick, in the order they run. "http" is the real-server benchmark
+# (bench/http_load.py: the Procfile's web server and a reference receiver under wrk).
+GROUPS = ("ingest", "client", "memory", "http", "delivery")
+# Markdown tables a benchmark adds to docs/benchmarks.md below the results ($details).
+DETAILS: list[str] = []
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -61,7 +67,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--keep-db", action="store_true", help="leave the scratch database")
     parser.add_argument("--output", type=Path, default=DOC_PATH, help="where to write the report")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="GROUP[,GROUP]",
+        help=f"run only these groups ({', '.join(GROUPS)}); repeatable. Implies --no-write: "
+        "docs/benchmarks.md is written from a whole run only",
+    )
     args = parser.parse_args(argv)
+    only = [name.strip() for value in args.only or [] for name in value.split(",") if name]
+    unknown = sorted(set(only) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+    args.groups = [g for g in GROUPS if g in only] if only else list(GROUPS)
     if args.repeats is not None and not 1 <= args.repeats <= 50:
         parser.error("--repeats must be from 1 to 50")
     return args
@@ -129,16 +147,46 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
         broker = redis_server.client()
         results: list[Result] = []
 
-        heading(f"ingest: publish() vs bare insert, {sizes.ingest:,} events x {sizes.repeats}")
-        fresh, dup = ingest.run_publish(broker, sizes.ingest, sizes.repeats)
-        results += [fresh, dup]
+        if "ingest" in args.groups:
+            heading(f"ingest: publish() vs bare insert, {sizes.ingest:,} events x {sizes.repeats}")
+            fresh, dup = ingest.run_publish(broker, sizes.ingest, sizes.repeats)
+            results += [fresh, dup]
 
-        heading(f"http: POST /hooks vs GET /healthz, {sizes.http:,} requests x {sizes.repeats}")
-        results.append(ingest.run_http(broker, sizes.http, sizes.repeats))
+        if "client" in args.groups:
+            heading(
+                f"client: POST /hooks vs GET /healthz (test Client), {sizes.http:,} requests "
+                f"x {sizes.repeats}"
+            )
+            results.append(ingest.run_http(broker, sizes.http, sizes.repeats))
 
-        heading(f"memory: bench process while publishing {sizes.ingest:,} events")
-        results.append(ingest.run_memory(broker, sizes.ingest))
+        if "memory" in args.groups:
+            heading(f"memory: bench process while publishing {sizes.ingest:,} events")
+            results.append(ingest.run_memory(broker, sizes.ingest))
 
+        if "http" in args.groups:
+            from . import http_load
+
+            repeats = args.repeats or (1 if args.quick else 2)
+            wrk_s, fixed_s = (4.0, 4.0) if args.quick else (10.0, 8.0)
+            heading(
+                f"http: GitHub webhooks under wrk, the Procfile's web server vs verify+LPUSH, "
+                f"{wrk_s:g} s max + {fixed_s:g} s at 80 % x {repeats}"
+            )
+            h = http_load.run(
+                broker,
+                redis_server.url,
+                redis_server.process.pid if redis_server.process else None,
+                db,
+                workdir,
+                repeats=repeats,
+                wrk_seconds=wrk_s,
+                fixed_seconds=fixed_s,
+            )
+            results += [h.rate, h.p99, h.cpu]
+            DETAILS.append(h.details)
+
+        if "delivery" not in args.groups:
+            return results, machine, sizes
         heading(
             f"delivery: worker end to end vs no-op task, {sizes.deliveries:,} x {sizes.repeats}"
         )
@@ -178,7 +226,7 @@ def _close_django_connections() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    write = not (args.no_write or args.quick)
+    write = not (args.no_write or args.quick or args.only)
     signal.signal(signal.SIGTERM, _on_sigterm)
     targets = load_targets()
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
@@ -201,7 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     if write:
         command = " ".join(["python -m bench", *argv])
         duration = (datetime.now(UTC) - started).total_seconds()
-        write_doc(args.output, results, targets, machine, sizes, started, command, duration)
+        write_doc(
+            args.output,
+            results,
+            targets,
+            machine,
+            sizes,
+            started,
+            command,
+            duration,
+            details="\n\n".join(DETAILS),
+        )
         print(f"wrote {args.output}", flush=True)
     elif args.quick:
         print("(--quick: docs/benchmarks.md left as it is)", flush=True)

@@ -102,7 +102,55 @@ class Memory:
         return f"{self.candidate}: {self.after_kib / 1024:,.1f} MiB"
 
 
-Result = Comparison | Memory
+@dataclass
+class Measured:
+    """A figure measured on both sides, once per repeat: a rate, a latency, CPU per request.
+
+    ``higher_is_better`` (a rate): the ratio is baseline / candidate, so that like every other
+    ratio here it is a cost and lower is better. Otherwise candidate / baseline. A fixed limit
+    (a latency target) is a baseline that is the same number every repeat.
+    """
+
+    key: str
+    title: str
+    unit: str
+    baseline: str
+    candidate: str
+    higher_is_better: bool = False
+    digits: int = 0
+    baseline_values: list[float] = field(default_factory=list)
+    candidate_values: list[float] = field(default_factory=list)
+
+    def add(self, baseline: float, candidate: float) -> None:
+        self.baseline_values.append(baseline)
+        self.candidate_values.append(candidate)
+
+    @property
+    def ratios(self) -> list[float]:
+        pairs = zip(self.baseline_values, self.candidate_values, strict=True)
+        if self.higher_is_better:
+            return [b / c for b, c in pairs]
+        return [c / b for b, c in pairs]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    def spread(self) -> str:
+        r = self.ratios
+        return f"{min(r):.2f}-{max(r):.2f}" if len(r) > 1 else "-"
+
+    def _text(self, label: str, values: list[float]) -> str:
+        return f"{label}: {statistics.median(values):,.{self.digits}f} {self.unit}"
+
+    def baseline_text(self) -> str:
+        return self._text(self.baseline, self.baseline_values)
+
+    def candidate_text(self) -> str:
+        return self._text(self.candidate, self.candidate_values)
+
+
+Result = Comparison | Memory | Measured
 
 
 @dataclass(frozen=True)

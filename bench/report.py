@@ -137,6 +137,7 @@ def write_doc(
     started: datetime,
     command: str,
     duration_s: float,
+    details: str = "",
 ) -> None:
     minutes, seconds = divmod(round(duration_s), 60)
     text = Template(TEMPLATE.read_text()).substitute(
@@ -150,6 +151,7 @@ def write_doc(
         http=f"{sizes.http:,}",
         deliveries=f"{sizes.deliveries:,}",
         repeats=sizes.repeats,
+        details=details,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -1,0 +1,547 @@
+"""`python -m bench --only http`: real HTTP servers under wrk, Switchyard against a reference.
+
+Two servers on loopback, started here and measured in the same run, each loaded the same way:
+
+- **Switchyard**: the `web:` line of the Procfile, run as written (same command, same worker
+  model and count), on the project's own settings (`agents_project.settings`, DEBUG off), the
+  run's scratch PostgreSQL database and private Redis, serving `POST /hooks/<slug>` for a
+  `github` source.
+- **Reference**: `bench/reference_receiver.py` under `uvicorn --workers 2`: verifies the same
+  signature and LPUSHes the body to the same Redis; nothing durable (issue 9's baseline).
+
+The load is GitHub's own `pull_request.opened` payload (tests/webhooks/fixtures, about 28 KB),
+signed once with the source's secret, with a unique `X-GitHub-Delivery` on every request
+(GitHub's signature covers only the body). Per repeat, for each side (order alternating):
+
+1. wrk, 2 threads, 32 connections, for a fixed time: the maximum rate. The CPU time of the
+   server's process tree (utime + stime from /proc, master and workers) is read before and
+   after, and divided by the accepted requests.
+2. bench/fixed_rate.py at 80 % of that side's own maximum, open loop: p50 and p99 latency,
+   each measured from the request's scheduled time.
+
+After each side's turn the run checks that what was answered was kept: Switchyard's events in
+the database against its 202 answers (wrk stops with up to one request per connection in
+flight, which the server may still complete: at most 32 more events than answers per wrk run;
+the fixed-rate runs wait for every answer, so theirs are exact), one delivery per event, and
+one broker message per delivery; for the reference, the list's length against its 202s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from django.db import connection
+
+from events.models import Delivery, Event, Route, Source
+
+from .fixed_rate import FixedRateResult, http_request, run_fixed_rate
+from .measure import Measured
+from .services import ROOT, BenchError, ScratchDatabase, free_port, wait_until
+
+PAYLOAD = ROOT / "tests/webhooks/fixtures/github/pull_request/opened.payload.json"
+LUA = Path(__file__).with_name("wrk_github.lua")
+SLUG = "bench-github"
+SECRET = "bench-github-secret"  # noqa: S105 - a scratch database's webhook secret
+EVENT_TYPE = "github.pull_request.opened"
+THREADS = 2
+CONNECTIONS = 32
+LOAD_FRACTION = 0.8
+P99_LIMIT_MS = 50.0
+REFERENCE_KEY = "bench:reference"  # bench/reference_receiver.py's list
+
+
+def say(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def procfile_web_argv(port: int) -> list[str]:
+    """The Procfile's `web:` command with its port filled in, split as a shell would."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            command = line.split(":", 1)[1].strip()
+            command = re.sub(r"\$\{PORT(:-[0-9]+)?\}|\$PORT", str(port), command)
+            return shlex.split(command)
+    raise BenchError("the Procfile has no web: line")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and every descendant alive now, in seconds."""
+    tree = _children()
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        todo.extend(tree.get(p, []))
+    return sum(_cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds(db_name: str) -> float:
+    """CPU of the PostgreSQL backends serving ``db_name`` (by their process title)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
+            total += _cpu_ticks(int(entry.name))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """A web server subprocess in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, port: int, *, timeout: float = 60.0) -> None:
+        self.port = port
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(self._answers, timeout=timeout, interval=0.2, what=f"{self.name} to listen")
+        time.sleep(1.0)  # every worker up, not only the first
+
+    def _answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise BenchError(f"{self.name} exited early; its log:\n{self.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            raise BenchError(f"{self.name} is not running; its log:\n{self.log_tail()}")
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.pid)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkRun:
+    duration_s: float
+    requests: int
+    statuses: dict[str, int]
+    errors: dict[str, int]
+    p50_ms: float
+    p99_ms: float
+    cpu_s: float
+    db_cpu_s: float = 0.0
+    redis_cpu_s: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get("202", 0)
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.duration_s
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values()) + self.requests - self.accepted
+
+
+def signature(body: bytes) -> str:
+    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def run_wrk(url: str, body_file: Path, prefix: str, duration_s: float) -> dict[str, object]:
+    sig = signature(body_file.read_bytes())
+    argv = [
+        "wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration_s:g}s",
+        "--timeout", "10s", "-s", str(LUA), url, "--", str(body_file), sig, prefix,
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_RESULT "):
+            return dict(json.loads(line[len("WRK_RESULT ") :]))
+    raise BenchError(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    name: str
+    server: Server
+    url_path: str
+    wrk: list[WrkRun] = field(default_factory=list)
+    fixed: list[FixedRateResult] = field(default_factory=list)
+
+
+def _project_env(db_url: str, redis_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SWITCHYARD_TEST_REDIS_PORT", "DJANGO_SETTINGS_MODULE"}
+    }
+    bindir = str(Path(sys.executable).parent)
+    env.update(
+        {
+            "PATH": f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+            "DJANGO_SETTINGS_MODULE": "agents_project.settings",
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "DEBUG": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def github_source() -> Source:
+    source, _ = Source.objects.update_or_create(
+        slug=SLUG, defaults={"kind": "github", "secrets": [SECRET], "settings": {}}
+    )
+    return source
+
+
+def _queues() -> list[str]:
+    return sorted(
+        set(
+            Route.objects.filter(enabled=True, handler="github.pr_review").values_list(
+                "queue", flat=True
+            )
+        )
+    )
+
+
+def _check_switchyard(
+    broker: redis.Redis, answered: int, slack: int, queues: list[str]
+) -> tuple[int, int]:
+    """Every 202 a committed event with one delivery, and one broker message per delivery."""
+    events = Event.objects.filter(source__slug=SLUG).count()
+    deliveries = Delivery.objects.filter(event__source__slug=SLUG).count()
+    messages = sum(int(broker.llen(q)) for q in queues)
+    if not answered <= events <= answered + slack:
+        raise BenchError(
+            f"Switchyard answered 202 {answered} times but stored {events} events "
+            f"(expected {answered} to {answered + slack})"
+        )
+    if deliveries != events or messages != deliveries:
+        raise BenchError(
+            f"{events} events, {deliveries} deliveries, {messages} broker messages on "
+            f"{', '.join(queues)}: expected one delivery per event and one message per delivery"
+        )
+    return events, messages
+
+
+def _clean_switchyard(broker: redis.Redis, queues: list[str]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Event._meta.db_table}, {Delivery._meta.db_table} CASCADE")
+    if queues:
+        broker.delete(*queues)
+
+
+def _check_reference(broker: redis.Redis, answered: int, slack: int) -> int:
+    queued = int(broker.llen(REFERENCE_KEY))
+    if not answered <= queued <= answered + slack:
+        raise BenchError(
+            f"the reference answered 202 {answered} times but holds {queued} bodies "
+            f"(expected {answered} to {answered + slack})"
+        )
+    broker.delete(REFERENCE_KEY)
+    return queued
+
+
+@dataclass
+class HttpResults:
+    rate: Measured
+    p99: Measured
+    cpu: Measured
+    details: str
+
+
+def run(
+    broker: redis.Redis,
+    redis_url: str,
+    redis_pid: int | None,
+    db: ScratchDatabase,
+    workdir: Path,
+    *,
+    repeats: int,
+    wrk_seconds: float,
+    fixed_seconds: float,
+) -> HttpResults:
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (make bench installs it: apt-get install wrk)")
+    github_source()
+    queues = _queues()
+    if not queues:
+        raise BenchError(f"no enabled route of github.pr_review takes {EVENT_TYPE}")
+    body = PAYLOAD.read_bytes()
+    body_file = workdir / "pull_request.opened.json"
+    body_file.write_bytes(body)
+
+    env = _project_env(db.url, redis_url)
+    port = free_port()
+    web = Server("switchyard web", procfile_web_argv(port), env, workdir / "web.log")
+    ref_env = {
+        **env,
+        "BENCH_REFERENCE_SECRET": SECRET,
+        "BENCH_REFERENCE_REDIS_URL": redis_url,
+    }
+    ref_port = free_port()
+    ref_argv = [
+        sys.executable, "-m", "uvicorn", "bench.reference_receiver:app",
+        "--host", "127.0.0.1", "--port", str(ref_port), "--workers", "2",
+    ]  # fmt: skip
+    reference = Server("reference receiver", ref_argv, ref_env, workdir / "reference.log")
+    say(f"switchyard: {' '.join(web.argv)}")
+    say(f"reference:  {' '.join(reference.argv[1:])}")
+    sides = {
+        "switchyard": Side("switchyard", web, f"/hooks/{SLUG}"),
+        "reference": Side("reference", reference, "/"),
+    }
+    try:
+        web.start(port)
+        reference.start(ref_port)
+        for side in sides.values():  # warm-up: imports, connections, first queries
+            run_wrk(f"http://127.0.0.1:{side.server.port}{side.url_path}", body_file, "warm", 2)
+        _clean_switchyard(broker, queues)
+        broker.delete(REFERENCE_KEY)
+
+        for r in range(repeats):
+            order = ["reference", "switchyard"] if r % 2 == 0 else ["switchyard", "reference"]
+            for name in order:
+                _one_turn(sides[name], r, body, body_file, broker, queues, redis_pid, db,
+                          wrk_seconds, fixed_seconds)  # fmt: skip
+    finally:
+        web.stop()
+        reference.stop()
+    return _results(sides["reference"], sides["switchyard"])
+
+
+def _one_turn(
+    side: Side,
+    r: int,
+    body: bytes,
+    body_file: Path,
+    broker: redis.Redis,
+    queues: list[str],
+    redis_pid: int | None,
+    db: ScratchDatabase,
+    wrk_seconds: float,
+    fixed_seconds: float,
+) -> None:
+    server = side.server
+    url = f"http://127.0.0.1:{server.port}{side.url_path}"
+    prefix = f"{side.name[0]}{r}-{secrets.token_hex(3)}"
+
+    cpu0, db0 = server.cpu_seconds(), database_cpu_seconds(db.name)
+    redis0 = tree_cpu_seconds(redis_pid) if redis_pid else 0.0
+    raw = run_wrk(url, body_file, prefix, wrk_seconds)
+    cpu1, db1 = server.cpu_seconds(), database_cpu_seconds(db.name)
+    redis1 = tree_cpu_seconds(redis_pid) if redis_pid else 0.0
+    latency = dict(raw["latency_us"])  # type: ignore[call-overload]
+    run = WrkRun(
+        duration_s=int(raw["duration_us"]) / 1e6,  # type: ignore[call-overload]
+        requests=int(raw["requests"]),  # type: ignore[call-overload]
+        statuses=dict(raw["statuses"]),  # type: ignore[call-overload]
+        errors=dict(raw["errors"]),  # type: ignore[call-overload]
+        p50_ms=latency["p50"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        cpu_s=cpu1 - cpu0,
+        db_cpu_s=db1 - db0,
+        redis_cpu_s=redis1 - redis0,
+    )
+    side.wrk.append(run)
+    say(
+        f"{side.name:<10} wrk: {run.rate:,.0f} req/s, p50 {run.p50_ms:.0f} ms, p99 "
+        f"{run.p99_ms:.0f} ms, statuses {run.statuses}, errors {run.errors}, "
+        f"{1000 * run.cpu_s / max(run.accepted, 1):.2f} CPU ms/webhook"
+    )
+
+    rate = max(1.0, LOAD_FRACTION * run.rate)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/bench",
+        "X-GitHub-Event": "pull_request",
+        "X-Hub-Signature-256": signature(body),
+    }
+    head_host = f"127.0.0.1:{server.port}"
+
+    def make_request(i: int) -> bytes:
+        return http_request(
+            "POST",
+            side.url_path,
+            head_host,
+            {**headers, "X-GitHub-Delivery": f"{prefix}-fixed-{i}"},
+            body,
+        )
+
+    fixed = run_fixed_rate(
+        "127.0.0.1",
+        server.port,
+        make_request,
+        rate=rate,
+        duration_s=fixed_seconds,
+        connections=CONNECTIONS,
+    )
+    side.fixed.append(fixed)
+    say(
+        f"{side.name:<10} fixed {rate:,.0f} req/s ({LOAD_FRACTION:.0%} of its max): p50 "
+        f"{fixed.percentile(50):.1f} ms, p99 {fixed.percentile(99):.1f} ms, statuses "
+        f"{dict(fixed.statuses)}, errors {fixed.errors}"
+    )
+
+    answered = run.accepted + fixed.statuses.get(202, 0)
+    if side.name == "switchyard":
+        events, messages = _check_switchyard(broker, answered, CONNECTIONS, queues)
+        say(f"{'':<10} checked: {answered} answered 202, {events} events committed, "
+            f"{messages} deliveries sent to the broker")  # fmt: skip
+        _clean_switchyard(broker, queues)
+    else:
+        queued = _check_reference(broker, answered, CONNECTIONS)
+        say(f"{'':<10} checked: {answered} answered 202, {queued} bodies in Redis")
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _results(reference: Side, switchyard: Side) -> HttpResults:
+    rate = Measured(
+        key="webhook.rate",
+        title="GitHub webhook over HTTP, max rate (wrk -t2 -c32): reference / Switchyard",
+        unit="req/s",
+        baseline="verify+LPUSH",
+        candidate="/hooks (Procfile web)",
+        higher_is_better=True,
+    )
+    p99 = Measured(
+        key="webhook.p99",
+        title=f"/hooks p99 latency at {LOAD_FRACTION:.0%} of its own max rate, against "
+        f"{P99_LIMIT_MS:g} ms",
+        unit="ms",
+        baseline="limit",
+        candidate="/hooks p99",
+        digits=1,
+    )
+    cpu = Measured(
+        key="webhook.cpu",
+        title="CPU per accepted webhook, server process tree: Switchyard / reference",
+        unit="CPU ms",
+        baseline="verify+LPUSH",
+        candidate="/hooks",
+        digits=2,
+    )
+    for ref, sy, sy_f in zip(reference.wrk, switchyard.wrk, switchyard.fixed, strict=True):
+        rate.add(ref.rate, sy.rate)
+        p99.add(P99_LIMIT_MS, sy_f.percentile(99))
+        cpu.add(1000 * ref.cpu_s / max(ref.accepted, 1), 1000 * sy.cpu_s / max(sy.accepted, 1))
+    return HttpResults(rate, p99, cpu, _details(reference, switchyard))
+
+
+def _details(reference: Side, switchyard: Side) -> str:
+    def row(side: Side, label: str) -> str:
+        runs, fixed = side.wrk, side.fixed
+        accepted = sum(w.accepted for w in runs)
+        cpu = 1000 * sum(w.cpu_s for w in runs) / max(accepted, 1)
+        extra = 1000 * sum(w.cpu_s + w.db_cpu_s + w.redis_cpu_s for w in runs) / max(accepted, 1)
+        errors = sum(w.error_count for w in runs) + sum(
+            f.errors + f.sent - f.statuses.get(202, 0) for f in fixed
+        )
+        return (
+            f"| {label} | {_median([w.rate for w in runs]):,.0f} "
+            f"| {_median([w.p50_ms for w in runs]):.0f} / {_median([w.p99_ms for w in runs]):.0f}"
+            f" | {_median([f.rate for f in fixed]):,.0f} "
+            f"| {_median([f.percentile(50) for f in fixed]):.1f} / "
+            f"{_median([f.percentile(99) for f in fixed]):.1f} "
+            f"| {errors} | {cpu:.2f} | {extra:.2f} |"
+        )
+
+    return "\n".join(
+        [
+            "| Server | Max req/s (wrk) | wrk p50 / p99 ms (saturated) | Fixed rate req/s "
+            "| p50 / p99 ms at that rate | Errors and non-202 | CPU ms/webhook, server "
+            "| CPU ms/webhook, + PostgreSQL + Redis |",
+            "|---|---|---|---|---|---|---|---|",
+            row(reference, "reference: `uvicorn --workers 2`, verify + LPUSH"),
+            row(switchyard, "Switchyard: the Procfile's `web:` line, `/hooks/<slug>`"),
+        ]
+    )
