@@ -112,6 +112,9 @@ SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, mi
 # redeliver a refused webhook, so a 429 loses the event; load is absorbed by storing it, and
 # pressure on handlers is managed at delivery (routes, queues), not by turning senders away.
 SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 0, minimum=0)
+# Seconds a web process keeps a webhook source and the candidate routes of an event type
+# (events/lookups.py): an admin edit takes effect within this. 0: read them every time.
+SWITCHYARD_LOOKUP_CACHE_SECONDS = env_float("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5.0, minimum=0.0)
 # Upper bounds for what a route may ask for. The broker's visibility timeout is derived from
 # them, so a message that waits out the longest backoff and then runs for the longest time
 # limit is never redelivered while it is still legitimately in flight.

@@ -433,7 +433,9 @@ def _one_turn(
     say(
         f"{side.name:<10} wrk: {run.rate:,.0f} req/s, p50 {run.p50_ms:.0f} ms, p99 "
         f"{run.p99_ms:.0f} ms, statuses {run.statuses}, errors {run.errors}, "
-        f"{1000 * run.cpu_s / max(run.accepted, 1):.2f} CPU ms/webhook"
+        f"{1000 * run.cpu_s / max(run.accepted, 1):.2f} CPU ms/webhook (+ PostgreSQL "
+        f"{1000 * run.db_cpu_s / max(run.accepted, 1):.2f}, Redis "
+        f"{1000 * run.redis_cpu_s / max(run.accepted, 1):.2f})"
     )
 
     rate = max(1.0, LOAD_FRACTION * run.rate)

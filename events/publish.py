@@ -135,58 +135,63 @@ def publish(
     schema_version: int = 1,
     emitted_by: Delivery | None = None,
     ignored: bool = False,
+    payload_checked: bool = False,
 ) -> PublishResult:
     """Store the event and its deliveries; ``ignored`` stores it with none, as ``ignored``
-    (kept for the record, never routed: a Slack message from our own bot)."""
+    (kept for the record, never routed: a Slack message from our own bot).
+    ``payload_checked``: the caller has run check_payload() on this very payload already
+    (the webhook kinds do while parsing), so it is not walked a second time."""
     check_fields(type, external_id, partition_key, schema_version)
-    check_payload(payload)
+    if not payload_checked:
+        check_payload(payload)
+    elif not isinstance(payload, dict):
+        raise PublishError("payload must be a JSON object")
     now = timezone.now()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = Event.objects.create(
-                    source=source,
-                    external_id=external_id or uuid.uuid4().hex,
-                    type=type,
-                    schema_version=schema_version,
-                    partition_key=partition_key or "",
-                    payload=payload,
-                    received_at=now,
-                    status_changed_at=now,
-                    emitted_by=emitted_by,
-                )
-        except IntegrityError:
-            existing = Event.objects.filter(source=source, external_id=external_id).first()
-            if existing is None:
-                raise
-            log.info(
-                "duplicate event %s from %s (external id %s)", existing.id, source, external_id
+    # From the per-process memo (events/lookups.py): known before the INSERT, so an event
+    # nothing routes is stored as ignored at once rather than updated after.
+    routes = [] if ignored else matching_routes(type, payload, cached=True)
+    try:
+        # One transaction and no savepoint: a duplicate fails the event INSERT, the first
+        # statement, so rolling the whole block back loses nothing (inside a caller's
+        # transaction this block is the savepoint). Saves two round trips per event.
+        with transaction.atomic():
+            event = Event.objects.create(
+                source=source,
+                external_id=external_id or uuid.uuid4().hex,
+                type=type,
+                schema_version=schema_version,
+                partition_key=partition_key or "",
+                payload=payload,
+                received_at=now,
+                status_changed_at=now,
+                emitted_by=emitted_by,
+                status=EventStatus.RECEIVED if routes else EventStatus.IGNORED,
             )
-            return PublishResult(event=existing, created=False, deliveries=0)
-
-        routes = [] if ignored else matching_routes(type, payload)
-        deliveries = Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    event=event,
-                    route=route,
-                    handler=route.handler,
-                    next_attempt_at=now,
-                    enqueued_at=now,
-                    created_at=now,
-                )
-                for route in routes
+            deliveries = Delivery.objects.bulk_create(
+                [
+                    Delivery(
+                        event=event,
+                        route=route,
+                        handler=route.handler,
+                        next_attempt_at=now,
+                        enqueued_at=now,
+                        created_at=now,
+                    )
+                    for route in routes
+                ]
+            )
+            jobs = [
+                (d.id, route.queue, route.time_limit)
+                for d, route in zip(deliveries, routes, strict=True)
             ]
-        )
-        if not deliveries:
-            Event.objects.filter(id=event.id).update(status=EventStatus.IGNORED)
-            event.status = EventStatus.IGNORED
-        jobs = [
-            (d.id, route.queue, route.time_limit)
-            for d, route in zip(deliveries, routes, strict=True)
-        ]
-        if jobs:
-            transaction.on_commit(lambda: enqueue(jobs), robust=True)
+            if jobs:
+                transaction.on_commit(lambda: enqueue(jobs), robust=True)
+    except IntegrityError:
+        existing = Event.objects.filter(source=source, external_id=external_id).first()
+        if existing is None:
+            raise
+        log.info("duplicate event %s from %s (external id %s)", existing.id, source, external_id)
+        return PublishResult(event=existing, created=False, deliveries=0)
     log.info("event %s %s stored with %d deliveries", event.id, type, len(deliveries))
     return PublishResult(event=event, created=True, deliveries=len(deliveries))
 

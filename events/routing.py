@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers import registry
 
+from .lookups import Memo
 from .models import Route
 
 log = logging.getLogger("switchyard.pipeline")
@@ -64,15 +65,32 @@ def _candidates_sql() -> str:
     return f"(%s LIKE REPLACE(REPLACE({column}, '*', '%%'), '?', '_') OR {column} LIKE '%%[%%')"
 
 
-def matching_routes(event_type: str, payload: Any, *, using: str = "default") -> list[Route]:
-    """Enabled routes for this event, at most one per handler (the first by name wins)."""
-    chosen: dict[str, Route] = {}
-    candidates = (
+# Candidate routes by (database, event type), kept a few seconds per process for publish()
+# (events/lookups.py): an edited route takes effect within SWITCHYARD_LOOKUP_CACHE_SECONDS.
+CANDIDATES: Memo[list[Route]] = Memo()
+
+
+def _candidates(event_type: str, using: str) -> list[Route]:
+    return list(
         Route.objects.using(using)
         .filter(enabled=True)
         .extra(where=[_candidates_sql()], params=[event_type])  # noqa: S610 - no user SQL
         .order_by("name")
     )
+
+
+def matching_routes(
+    event_type: str, payload: Any, *, using: str = "default", cached: bool = False
+) -> list[Route]:
+    """Enabled routes for this event, at most one per handler (the first by name wins).
+    ``cached``: the route rows may be a few seconds old (publish() on the hot path)."""
+    chosen: dict[str, Route] = {}
+    if cached:
+        candidates = (
+            CANDIDATES.get((using, event_type), lambda: _candidates(event_type, using)) or []
+        )
+    else:
+        candidates = _candidates(event_type, using)
     for route in candidates:
         if route.handler in chosen:
             continue

@@ -30,3 +30,6 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 # Tests never run collectstatic; let WhiteNoise look files up on demand.
 WHITENOISE_AUTOREFRESH = True
+# Tests create, edit and roll back sources and routes between requests; the per-process
+# lookup memo is shown by tests/ingest/test_lookups.py, which turns it on.
+SWITCHYARD_LOOKUP_CACHE_SECONDS = 0

@@ -53,7 +53,7 @@ def events(request: HttpRequest) -> JsonResponse:
         if media_type(request.content_type or "") not in {"application/json", ""}:
             raise Rejection(415, "content type must be application/json")
         document = parse_json_object(body)
-        incoming = envelope(document)
+        incoming = envelope(document, checked=True)
         # One transaction: the "api" source made on first use is not kept if publish() refuses.
         with transaction.atomic():
             source = _api_source(document.get("source"))

@@ -53,6 +53,7 @@ def publish_incoming(source: Source, incoming: Incoming) -> PublishResult:
         partition_key=incoming.partition_key,
         schema_version=incoming.schema_version,
         ignored=incoming.ignored,
+        payload_checked=incoming.payload_checked,
     )
 
 

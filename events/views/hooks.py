@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import ratelimit
+from ..lookups import Memo
 from ..models import Source
 from ..publish import PublishError
 from ..webhooks import get_kind
@@ -21,6 +22,15 @@ log = logging.getLogger("switchyard.ingest")
 # parameter, so "/hooks/%00" would otherwise be a 500 rather than a 404.
 SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
+# Enabled sources by slug, kept a few seconds per process (events/lookups.py).
+SOURCES: Memo[Source] = Memo()
+
+
+def enabled_source(slug: str) -> Source | None:
+    if not SLUG_RE.fullmatch(slug):
+        return None
+    return SOURCES.get(slug, lambda: Source.objects.filter(slug=slug, enabled=True).first())
+
 
 @csrf_exempt
 def receive(request: HttpRequest, slug: str) -> JsonResponse:
@@ -28,11 +38,7 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
         return method_not_allowed("POST")
     try:
         body = read_body(request)
-        source = (
-            Source.objects.filter(slug=slug, enabled=True).first()
-            if SLUG_RE.fullmatch(slug)
-            else None
-        )
+        source = enabled_source(slug)
         kind = get_kind(source.kind) if source is not None else None
         if source is None or kind is None:
             raise Rejection(404, f"no webhook source {slug!r}")

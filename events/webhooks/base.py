@@ -42,7 +42,8 @@ class Rejection(Exception):
 @dataclass(frozen=True)
 class Incoming:
     """An event to store. ``ignored`` stores it without routing it anywhere (Slack messages
-    from our own bot: kept for the record, never a trigger)."""
+    from our own bot: kept for the record, never a trigger). ``payload_checked``: the payload
+    is (part of) what parse_json_object() returned, so check_payload() has run on it."""
 
     type: str
     payload: dict[str, Any]
@@ -50,6 +51,7 @@ class Incoming:
     partition_key: str | None = None
     schema_version: int = 1
     ignored: bool = False
+    payload_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,9 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def envelope(document: dict[str, Any]) -> Incoming:
-    """The generic envelope: {"type", "payload", "id"?, "partition_key"?, "schema_version"?}."""
+def envelope(document: dict[str, Any], *, checked: bool = False) -> Incoming:
+    """The generic envelope: {"type", "payload", "id"?, "partition_key"?, "schema_version"?}.
+    ``checked``: ``document`` came from parse_json_object(), which checked all of it."""
     missing = [name for name in ("type", "payload") if name not in document]
     if missing:
         raise Rejection(400, f"missing field(s): {', '.join(missing)}")
@@ -127,6 +130,7 @@ def envelope(document: dict[str, Any]) -> Incoming:
         external_id=document.get("id"),
         partition_key=document.get("partition_key"),
         schema_version=document.get("schema_version", 1),
+        payload_checked=checked,
     )
 
 

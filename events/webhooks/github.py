@@ -80,6 +80,7 @@ class GithubKind:
             payload=payload,
             external_id=delivery,
             partition_key=string_at(payload, "repository", "full_name"),
+            payload_checked=True,  # parse_json_object() checked it
         )
 
     def secret_problem(self, secret: str) -> str | None:

@@ -62,7 +62,7 @@ class HmacKind:
             raise Rejection(401, MISMATCH)
         if media_type(request.content_type) not in JSON_TYPES:
             raise Rejection(415, "content type must be application/json")
-        return envelope(parse_json_object(request.body))
+        return envelope(parse_json_object(request.body), checked=True)
 
     def secret_problem(self, secret: str) -> str | None:
         return None
