@@ -97,8 +97,15 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
         options: dict[str, Any] = {}
         for key, values in parse_qs(parts.query).items():
             options[key] = values[-1]
-        pool = options.pop("pool", None)
-        if pool is not None and pool.lower() in _TRUE:
+        # Django's connection pool (psycopg_pool) is on unless the URL says ?pool=false; the
+        # settings size it (DATABASE_POOL_*). Without it every worker thread keeps a
+        # connection of its own, and PostgreSQL refuses them past max_connections.
+        pool = options.pop("pool", "true").strip().lower()
+        if pool not in _TRUE | _FALSE:
+            raise ImproperlyConfigured(
+                f"DATABASE_URL: pool={pool!r} is not a boolean (use true or false)"
+            )
+        if pool in _TRUE:
             options["pool"] = True
         return {
             "ENGINE": "django.db.backends.postgresql",

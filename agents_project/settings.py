@@ -75,9 +75,25 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'switchyard.sqlite3'}"), base_dir=BASE_DIR
     )
 }
-# Keep connections open between requests and tasks (a worker otherwise reconnects for every
-# task); checked before reuse. Django's pool (?pool=true) manages its own and takes no max age.
-if not DATABASES["default"].get("OPTIONS", {}).get("pool"):
+if DATABASES["default"].get("OPTIONS", {}).get("pool"):
+    # PostgreSQL: one pool per process (web worker, Celery worker, beat). A worker's threads
+    # take a connection only for each short write and give it back before a handler waits
+    # (agents_project.db.release_connections), so the pool's size does not grow with worker
+    # concurrency. A thread that finds the pool empty waits up to the timeout, then fails
+    # with a database error that the delivery task retries. docs/operations.md, "Sizing".
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0, minimum=0.1),
+    }
+    if (
+        DATABASES["default"]["OPTIONS"]["pool"]["min_size"]
+        > (DATABASES["default"]["OPTIONS"]["pool"]["max_size"])
+    ):
+        raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE is above DATABASE_POOL_MAX_SIZE")
+else:
+    # SQLite, or PostgreSQL with ?pool=false: keep connections open between requests and
+    # tasks (a worker otherwise reconnects for every task); checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

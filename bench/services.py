@@ -126,23 +126,35 @@ class WorkerProcess:
 
     READY = b" ready."
 
-    def __init__(self, *, queues: str, log_path: Path, pool: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        *,
+        queues: str,
+        log_path: Path,
+        pool: str,
+        concurrency: int,
+        env: dict[str, str] | None = None,
+        include: str = "",
+    ) -> None:
         self.queues = queues
         self.log_path = log_path
         self.pool = pool
         self.concurrency = concurrency
+        self.extra_env = env or {}
+        self.include = include  # modules of extra tasks (the bare references)
         self.process: subprocess.Popen[bytes] | None = None
 
     def argv(self) -> list[str]:
+        extra = ["--include", self.include] if self.include else []
         return [
             sys.executable, "-m", "celery", "-A", "agents_project",
             "worker", "-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues,
             "-n", f"bench-{os.getpid()}@%h", "-l", "info",
-            "--without-mingle", "--without-gossip", "--without-heartbeat",
+            "--without-mingle", "--without-gossip", "--without-heartbeat", *extra,
         ]  # fmt: skip
 
     def start(self, *, timeout: float = 90.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.argv(),

@@ -41,3 +41,47 @@ def known_models() -> list[str]:
 
     names = typing.get_args(typing.get_args(Model)[0])
     return sorted(str(n) for n in names if n not in DEPRECATED_MODELS)
+
+
+class RunSettings:
+    """An agent run's view of the admin's settings for its handler: the model override and
+    whether a daily budget is set, read together in one query when the run first asks.
+
+    The first budget check of a run uses that read (no budget set: nothing more to ask);
+    every later check asks ``events.budgets`` again, so a limit changed in the admin still
+    applies from the next LLM call of a longer run.
+    """
+
+    def __init__(self, handler: str) -> None:
+        self.handler = handler
+        self._read: tuple[str | None, bool] | None = None
+        self._budget_checks = 0
+
+    def _settings(self) -> tuple[str | None, bool]:
+        if self._read is None:
+            from django.db import connection
+
+            from .models import AgentBudget
+
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT (SELECT model FROM {AgentConfig._meta.db_table} "  # noqa: S608
+                    "WHERE handler = %s LIMIT 1), "
+                    f"EXISTS (SELECT 1 FROM {AgentBudget._meta.db_table} "
+                    "WHERE handler = %s AND enabled)",
+                    [self.handler, self.handler],
+                )
+                model, budgeted = cursor.fetchone()
+            self._read = (model or None, bool(budgeted))
+        return self._read
+
+    def model_override(self) -> str | None:
+        return self._settings()[0]
+
+    def budget_check(self) -> str | None:
+        from .budgets import check
+
+        self._budget_checks += 1
+        if self._budget_checks == 1 and not self._settings()[1]:
+            return None
+        return check(self.handler)

@@ -7,6 +7,7 @@ was taken over (it was presumed dead) cannot overwrite the newer attempt's resul
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -15,21 +16,21 @@ import traceback as tb_module
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
+from agents_project.db import release_connections
 from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
-from .agent_models import override_reader
+from .agent_models import RunSettings
 from .approvals import requester
-from .budgets import budget_checker
-from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
+from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
 from .status import lock_event, refresh_event_status
 from .traces import recorder, sanitiser_for
@@ -109,9 +110,21 @@ class Claim:
     number: int  # the Attempt number, also the fencing token
     attempts: int  # attempts in the current cycle, this one included
     route: RouteSettings
+    attempt_id: int = 0  # the Attempt row this run records into
 
 
 _claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
+
+
+def _lock_for(delivery_id: int) -> str | None:
+    """Lock the event of ``delivery_id`` (one statement); its status, or None if it is gone."""
+    event_id = Delivery.objects.filter(id=delivery_id).values("event_id")[:1]
+    rows = (
+        Event.objects.select_for_update()
+        .filter(id=Subquery(event_id))
+        .values_list("status", flat=True)
+    )
+    return next(iter(rows), None)
 
 
 def claim(
@@ -122,16 +135,23 @@ def claim(
     ``message_time_limit`` is the soft limit the message was sent with; the lease covers it
     even if the route's limit was lowered since, so a legitimately running attempt is never
     taken over early.
+
+    The event's row lock is taken first, so the delivery read after it is current (every
+    transition takes that lock before changing a delivery); the claim itself is still a
+    conditional update. Seven statements on the common path, in one short transaction.
     """
     now = timezone.now()
     grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
     with transaction.atomic():
-        delivery = Delivery.objects.select_related("route", "event").filter(id=delivery_id).first()
+        event_status = _lock_for(delivery_id)
+        delivery = (
+            Delivery.objects.select_related("route", "event__source").filter(id=delivery_id).first()
+            if event_status is not None
+            else None
+        )
         if delivery is None:
             log.warning("delivery %s no longer exists; message dropped", delivery_id)
             return Outcome(delivery_id, "noop")
-        lock_event(delivery.event_id)
-        delivery.refresh_from_db()
         rs = route_settings(delivery)
         waiting = delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
         if waiting and delivery.next_attempt_at > now + CLAIM_SKEW:
@@ -142,15 +162,20 @@ def claim(
             return Outcome(
                 delivery_id, "early", retry_in=wait, queue=rs.queue, time_limit=rs.time_limit
             )
+        lapsed = (
+            delivery.status == DeliveryStatus.RUNNING
+            and delivery.lease_expires_at is not None
+            and delivery.lease_expires_at < now - grace
+        )
+        if not (waiting or lapsed):
+            log.info("delivery %s is %s; duplicate message ignored", delivery_id, delivery.status)
+            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
         claimable = _claimable_waiting | Q(
             status=DeliveryStatus.RUNNING, lease_expires_at__lt=now - grace
         )
         current = Delivery.objects.filter(id=delivery_id).filter(claimable)
-        if not current.exists():
-            log.info("delivery %s is %s; duplicate message ignored", delivery_id, delivery.status)
-            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
 
-        if delivery.status == DeliveryStatus.RUNNING:
+        if lapsed:
             _mark_lost(delivery, now)
             if delivery.attempts >= rs.max_attempts:
                 current.update(
@@ -160,7 +185,7 @@ def claim(
                     error_class="WorkerLost",
                     last_error="the worker running the last attempt was lost",
                 )
-                refresh_event_status(delivery.event_id)
+                refresh_event_status(delivery.event_id, event_status)
                 return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
 
         # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
@@ -177,26 +202,39 @@ def claim(
                 error_class="Stale",
                 last_error=f"event older than the route's stale_after of {rs.stale_after} s",
             )
-            refresh_event_status(delivery.event_id)
+            refresh_event_status(delivery.event_id, event_status)
             return Outcome(delivery_id, DeliveryStatus.SKIPPED)
 
         lease = max(float(rs.time_limit), float(message_time_limit or 0))
-        current.update(
-            status=DeliveryStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            total_attempts=F("total_attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=lease),
-            started_at=now if delivery.started_at is None else delivery.started_at,
-            resends=0,
-            resend_after=None,
+        fields: dict[str, Any] = {
+            "status": DeliveryStatus.RUNNING,
+            "lease_expires_at": now + timedelta(seconds=lease),
+            "started_at": delivery.started_at or now,
+            "resends": 0,
+            "resend_after": None,
+        }
+        won = current.update(
+            attempts=F("attempts") + 1, total_attempts=F("total_attempts") + 1, **fields
         )
-        delivery.refresh_from_db()
-        Attempt.objects.create(
+        if not won:  # cannot happen under the lock; kept as the fence it is meant to be
+            log.info("delivery %s changed under its claim; message ignored", delivery_id)
+            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
+        # Under the lock the row was read current: the update's effect is known without
+        # reading it back.
+        for name, value in fields.items():
+            setattr(delivery, name, value)
+        delivery.attempts += 1
+        delivery.total_attempts += 1
+        attempt = Attempt.objects.create(
             delivery=delivery, number=delivery.total_attempts, started_at=now, worker=worker[:200]
         )
-        refresh_event_status(delivery.event_id)
+        refresh_event_status(delivery.event_id, event_status)
     return Claim(
-        delivery=delivery, number=delivery.total_attempts, attempts=delivery.attempts, route=rs
+        delivery=delivery,
+        number=delivery.total_attempts,
+        attempts=delivery.attempts,
+        route=rs,
+        attempt_id=attempt.id,
     )
 
 
@@ -211,9 +249,27 @@ def _mark_lost(delivery: Delivery, now: Any) -> None:
     )
 
 
-def build_context(delivery: Delivery, number: int) -> HandlerContext:
+_T = TypeVar("_T")
+
+
+def _releasing(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """``fn``, giving this thread's pooled database connection back once it returns."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_connections()
+
+    return call
+
+
+def build_context(delivery: Delivery, number: int, attempt_id: int | None = None) -> HandlerContext:
     event = delivery.event
     clean = sanitiser_for(delivery)
+    # The override and the budget's presence are read in one query, when the agent asks.
+    agent_settings = RunSettings(delivery.handler)
     return HandlerContext(
         event=EventData(
             id=str(event.id),
@@ -231,16 +287,18 @@ def build_context(delivery: Delivery, number: int) -> HandlerContext:
         logger=logging.LoggerAdapter(
             handler_log, {"event_id": str(event.id), "handler": delivery.handler}
         ),
+        # Each callback below is one short write or read; its connection goes back to the pool
+        # when it returns, so a handler waiting on the model holds none.
         # Writes each agent step as a Step of this attempt as it completes (events.traces).
-        record_step=recorder(delivery, number, clean),
+        record_step=_releasing(recorder(delivery, number, clean, attempt_id=attempt_id)),
         # The handler's daily AgentBudget, asked before each LLM call (events.budgets).
-        budget_check=budget_checker(delivery.handler),
+        budget_check=_releasing(agent_settings.budget_check),
         # Writes that need a person file an Approval instead of acting (events.approvals).
-        request_approval=requester(delivery),
+        request_approval=_releasing(requester(delivery)),
         # Secret values never reach the model, even if a tool returns one.
         redact=clean.text,
         # The admin's model override for this handler (events.agent_models).
-        model_override=override_reader(delivery.handler),
+        model_override=_releasing(agent_settings.model_override),
     )
 
 
@@ -254,7 +312,10 @@ def execute(
     delivery = claimed.delivery
     started = timezone.now()
     spec = registry.get(delivery.handler)
-    ctx = build_context(delivery, claimed.number)
+    ctx = build_context(delivery, claimed.number, claimed.attempt_id or None)
+    # The handler may wait for seconds (an agent on its model): it starts holding no
+    # connection, and takes one from the pool only for the writes it makes.
+    release_connections()
     try:
         if spec is None:
             # Transient: during a rolling deploy an older worker may not know a new handler.
@@ -344,7 +405,7 @@ def succeed(
     delivery = claimed.delivery
     now = timezone.now()
     with transaction.atomic():
-        lock_event(delivery.event_id)
+        event_status = lock_event(delivery.event_id)
         won = Delivery.objects.filter(
             id=delivery.id, status=DeliveryStatus.RUNNING, total_attempts=claimed.number
         ).update(
@@ -380,7 +441,7 @@ def succeed(
                     partition_key=item.partition_key or delivery.event.partition_key or None,
                     emitted_by=delivery,
                 )
-        refresh_event_status(delivery.event_id)
+        refresh_event_status(delivery.event_id, event_status)
     log.info(
         "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
     )
@@ -415,7 +476,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
                 claimed.attempts, rs.backoff_base, rs.backoff_max, rs.backoff_jitter
             )
     with transaction.atomic():
-        lock_event(delivery.event_id)
+        event_status = lock_event(delivery.event_id)
         fields: dict[str, Any] = {
             "status": status,
             "lease_expires_at": None,
@@ -447,7 +508,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
             traceback=traceback[-MAX_TRACEBACK:],
             retry_delay=delay,
         )
-        refresh_event_status(delivery.event_id)
+        refresh_event_status(delivery.event_id, event_status)
     if status == DeliveryStatus.DEAD_LETTERED:
         why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
         log.warning(

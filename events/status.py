@@ -29,20 +29,53 @@ def derive_status(counts: Mapping[str, int], any_started: bool) -> EventStatus:
     return EventStatus.PROCESSED
 
 
-def lock_event(event_id: uuid.UUID | str) -> None:
-    """Take the event's row lock; every delivery transition does this first (a fixed order)."""
-    list(Event.objects.select_for_update().filter(id=event_id).values_list("id", flat=True))
+def lock_event(event_id: uuid.UUID | str) -> str | None:
+    """Take the event's row lock; every delivery transition does this first (a fixed order).
+
+    Returns the event's status as it stands under the lock (None if the event is gone), so
+    ``refresh_event_status`` can skip writing a status that has not changed.
+    """
+    rows = Event.objects.select_for_update().filter(id=event_id).values_list("status", flat=True)
+    return next(iter(rows), None)
 
 
-def refresh_event_status(event_id: uuid.UUID | str) -> EventStatus:
-    rows = Delivery.objects.filter(event_id=event_id).values("status").annotate(n=Count("id"))
-    counts = {row["status"]: row["n"] for row in rows}
-    started = (
-        Delivery.objects.filter(event_id=event_id)
-        .filter(Q(total_attempts__gt=0) | ~Q(status=DeliveryStatus.PENDING))
-        .exists()
-    )
-    status = derive_status(counts, started)
+_STATUS_COUNTS = {
+    "total": Count("id"),
+    # "Started": a delivery that ran at least once, or left pending some other way.
+    "started": Count("id", filter=Q(total_attempts__gt=0) | ~Q(status=DeliveryStatus.PENDING)),
+    **{
+        status.value: Count("id", filter=Q(status=status))
+        for status in (
+            DeliveryStatus.PENDING,
+            DeliveryStatus.RUNNING,
+            DeliveryStatus.RETRYING,
+            DeliveryStatus.DEAD_LETTERED,
+        )
+    },
+}
+
+
+def refresh_event_status(event_id: uuid.UUID | str, current: str | None = None) -> EventStatus:
+    """Derive the event's status from its deliveries (one query) and store it if it changed.
+
+    ``current`` is the status read under the lock (``lock_event``'s answer); when it already
+    holds, nothing is written.
+    """
+    agg = Delivery.objects.filter(event_id=event_id).aggregate(**_STATUS_COUNTS)
+    counts: dict[str, int] = {
+        key: agg[key]
+        for key in (
+            DeliveryStatus.PENDING,
+            DeliveryStatus.RUNNING,
+            DeliveryStatus.RETRYING,
+            DeliveryStatus.DEAD_LETTERED,
+        )
+    }
+    # derive_status needs only the total beyond these: count the rest as succeeded/skipped.
+    counts[DeliveryStatus.SUCCEEDED] = agg["total"] - sum(counts.values())
+    status = derive_status(counts, bool(agg["started"]))
+    if current is not None and current == status:
+        return status
     Event.objects.filter(id=event_id).exclude(status=status).update(
         status=status, status_changed_at=timezone.now()
     )

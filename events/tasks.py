@@ -23,6 +23,9 @@ HARD_LIMIT_MARGIN = 10
     name="events.deliver",
     acks_late=True,
     reject_on_worker_lost=True,
+    # The Delivery and Attempt rows are the record of what happened: a result row per
+    # delivery would be two more writes (started, done) that can contradict them.
+    ignore_result=True,
     # Infrastructure trouble around the handler (the database went away before the claim or
     # for longer than recording retries last): Celery's autoretry with exponential backoff.
     # Handler failures are retried with the route's own backoff, counted in the database.

@@ -156,11 +156,15 @@ def sanitiser_for(delivery: Delivery) -> Sanitiser:
 
 
 def recorder(
-    delivery: Delivery, number: int, clean: Sanitiser | None = None
+    delivery: Delivery,
+    number: int,
+    clean: Sanitiser | None = None,
+    *,
+    attempt_id: int | None = None,
 ) -> Callable[[dict[str, Any]], None]:
-    """A ``record_step`` for attempt ``number`` of ``delivery``: each call writes one Step."""
+    """A ``record_step`` for attempt ``number`` of ``delivery``: each call writes one Step
+    (one INSERT when the caller knows the Attempt row's id)."""
     clean = clean or sanitiser_for(delivery)
-    attempt_id: int | None = None
     count = 0
 
     def record_step(step: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from agents_project.db import release_connections
 from handlers.context import ApprovalRequest, HandlerContext
 from handlers.errors import HandlerError, PermanentError
 
@@ -255,6 +256,8 @@ class Agent:
         self.check_budget(ctx, used, token_limit)
 
         for turn in range(1, self.max_turns + 1):
+            # Nothing a tool or a step wrote keeps a pooled connection through the wait.
+            release_connections()
             started = time.monotonic()
             try:
                 response = client.messages.create(messages=messages, **request)  # type: ignore[arg-type]
@@ -321,6 +324,8 @@ class Agent:
             output, error = self._ask_approval(ctx, chosen, arguments, step)
         else:
             step["tool_kind"] = chosen.kind
+            # A tool may wait on an outside API: it starts holding no pooled connection.
+            release_connections()
             try:
                 value = chosen.invoke(arguments, delivery_key=ctx.idempotency_key)
             except ToolInputError as exc:

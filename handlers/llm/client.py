@@ -1,9 +1,11 @@
 """The Anthropic client an agent uses, and how its failures map onto the handler contract.
 
-One client per process and thread, made on first use: a prefork worker forks after Django has
-started, and an HTTP connection pool must not be shared across a fork; a threads-pool worker
-gets one pool per thread. ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are read by the SDK
-from the environment; a change to either (or to the settings below) makes a new client.
+One client per process, made on first use and shared by its threads (the SDK's client and its
+HTTP connection pool are thread-safe): a threads-pool worker running hundreds of agents keeps
+one pool of keep-alive connections instead of one client per thread. The process id is part of
+the key, so a prefork child never uses a client made before the fork. ``ANTHROPIC_API_KEY``
+and ``ANTHROPIC_BASE_URL`` are read by the SDK from the environment; a change to either (or to
+the settings below) makes a new client.
 
 Bounds: every request has ``ANTHROPIC_TIMEOUT`` seconds, and the SDK retries it at most
 ``SWITCHYARD_AGENT_MAX_RETRIES`` times (connection errors, timeouts, 408, 409, 429, 5xx), so
@@ -35,7 +37,8 @@ MAX_INLINE_WAIT = 5.0
 # Statuses retrying can fix: timeout, conflict, rate limit; every 5xx (529 is "overloaded").
 _TRANSIENT_4XX = frozenset({408, 409, 429})
 
-_local = threading.local()
+_lock = threading.Lock()
+_cached: tuple[tuple[Any, ...], anthropic.Anthropic] | None = None
 
 
 class _NoLongInlineWaits(Middleware):
@@ -53,7 +56,7 @@ class _NoLongInlineWaits(Middleware):
 
 
 def get_client() -> anthropic.Anthropic:
-    """This process's and thread's client for the current configuration."""
+    """This process's client for the current configuration."""
     config = (
         os.getpid(),
         os.environ.get("ANTHROPIC_API_KEY"),
@@ -61,14 +64,19 @@ def get_client() -> anthropic.Anthropic:
         float(settings.ANTHROPIC_TIMEOUT),
         int(settings.SWITCHYARD_AGENT_MAX_RETRIES),
     )
-    cached = getattr(_local, "client", None)
+    global _cached
+    cached = _cached
     if cached is not None and cached[0] == config:
         return cached[1]
-    client = anthropic.Anthropic(
-        timeout=config[3], max_retries=config[4], middleware=[_NoLongInlineWaits()]
-    )
-    _local.client = (config, client)
-    return client
+    with _lock:
+        if _cached is None or _cached[0] != config:
+            client = anthropic.Anthropic(
+                timeout=config[3],
+                max_retries=config[4],
+                middleware=[_NoLongInlineWaits()],
+            )
+            _cached = (config, client)
+        return _cached[1]
 
 
 def retry_after(headers: Any) -> float | None:

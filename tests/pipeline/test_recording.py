@@ -83,11 +83,11 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     real = delivery_module.refresh_event_status
     calls = {"n": 0}
 
-    def drops_once(event_id: object) -> object:
+    def drops_once(event_id: object, current: object = None) -> object:
         calls["n"] += 1
         if calls["n"] == 2:  # the first call is the claim's, the second the success's
             raise OperationalError("server closed the connection unexpectedly")
-        return real(event_id)  # type: ignore[arg-type]
+        return real(event_id, current)  # type: ignore[arg-type]
 
     monkeypatch.setattr(delivery_module, "refresh_event_status", drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))

@@ -78,3 +78,22 @@ def run_answer_agent(ctx: HandlerContext) -> dict[str, Any]:
 )
 def run_refund_agent(ctx: HandlerContext) -> dict[str, Any]:
     return refund_agent.run(ctx, "Refund the order if the customer asks for it.").as_outcome()
+
+
+# --- One model call per event, at the model's speed -----------------------------------------
+# Used by tests/pipeline/test_connection_pool.py and the agent benchmark (bench/agents.py)
+# against bench.stub_model, a Messages API stand-in that answers every request after a delay.
+
+WAITING_AGENT_QUEUE = "agents-wait"
+
+waiting_agent = Agent(
+    "test.waiting_agent",
+    system="You read one event and say in a sentence whether anything needs doing.",
+    max_tokens=64,
+    max_turns=1,
+)
+
+
+@handler("test.waiting_agent", on=["test.agent.wait"], max_attempts=3, queue=WAITING_AGENT_QUEUE)
+def waiting_agent_handler(ctx: HandlerContext) -> dict[str, Any]:
+    return waiting_agent.run(ctx, "Does this event need anything done?").as_outcome()

@@ -143,8 +143,18 @@ def test_postgres_url_minimal(scheme: str) -> None:
         "",
         "localhost",
         "",
-        {},
+        {"pool": True},
     )
+
+
+def test_postgres_url_pool_false_turns_the_pool_off() -> None:
+    db = database_from_url("postgres://localhost/app?pool=false", base_dir=BASE)
+    assert db["OPTIONS"] == {}
+
+
+def test_postgres_url_pool_not_a_boolean_is_refused() -> None:
+    with pytest.raises(ImproperlyConfigured, match="pool='maybe' is not a boolean"):
+        database_from_url("postgres://localhost/app?pool=maybe", base_dir=BASE)
 
 
 def test_postgres_url_without_a_database_name_is_refused() -> None:

@@ -1,0 +1,267 @@
+"""Agents at the model's speed: the pipeline against a bare Celery task, same worker, same stub.
+
+One `celery worker -P threads -c C` (the Procfile's command, with ``WORKER_CONCURRENCY=C``, on
+the project's default settings) runs both sides against ``bench.stub_model``, a Messages API
+stand-in answering every request after a fixed delay:
+
+- **candidate**: N events of type ``test.agent.wait``, routed to ``test.waiting_agent``, an
+  ``Agent`` making one Messages API call through the real ``anthropic`` SDK; each delivery goes
+  the whole way (claim, attempt, the agent's budget check, model override and step, outcome,
+  event status). Timed from the commit that enqueues the N messages until the database shows
+  N deliveries succeeded; then checked: every event processed, one attempt each, no retries, no
+  dead letters, exactly N model calls.
+- **baseline**: N ``bench.bare_agent_call`` tasks (bench/reference_tasks.py) making the same
+  SDK call and nothing else, timed from the first send until N have counted themselves done.
+
+During each candidate run the benchmark samples ``pg_stat_activity`` for the worker's
+connections (its ``application_name``) and reports the peak against the pool's size.
+Import only after Django is set up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from agents_project.celery import app
+from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus, Step
+from events.publish import publish
+
+from .data import bench_source, clean_slate
+from .measure import Comparison
+from .reference_tasks import DONE_KEY
+from .services import ROOT, BenchError, WorkerProcess, free_port, wait_until
+
+AGENT_TYPE = "test.agent.wait"
+AGENT_QUEUE = "agents-wait"
+MODEL_DELAY = 1.0  # seconds the stub makes every model call wait
+WORKER_APP_NAME = "switchyard-bench-worker"
+POLL = 0.02
+
+
+def say(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+class StubModel:
+    """``python -m bench.stub_model`` as a subprocess on a free loopback port."""
+
+    def __init__(self, log_path: Path, delay: float = MODEL_DELAY) -> None:
+        self.port = free_port()
+        self.delay = delay
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bench.stub_model", "--port", str(self.port),
+                 "--delay", str(self.delay)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        wait_until(self._answers, timeout=20, interval=0.1, what="the stub model")
+
+    def _answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise BenchError(f"the stub model exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            self.stats()
+        except OSError:
+            return False
+        return True
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as answer:  # noqa: S310
+            return dict(json.loads(answer.read()))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@dataclass
+class AgentRun:
+    """One concurrency level: the comparison and the worker's peak PostgreSQL connections."""
+
+    concurrency: int
+    comparison: Comparison
+    peak_connections: list[int] = field(default_factory=list)
+    pool_max: int = 0
+
+
+class ConnectionSampler:
+    """Polls pg_stat_activity for the worker's connections while a run goes on."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        with psycopg.connect(
+            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or None,
+            dbname=db["NAME"], autocommit=True,
+        ) as conn:  # fmt: skip
+            while not self._stop.is_set():
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    (WORKER_APP_NAME,),
+                ).fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> ConnectionSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def worker_env(stub: StubModel) -> dict[str, str]:
+    """What the worker gets on top of this process's environment: the stub as the API, and a
+    name on its database connections so pg_stat_activity can tell them apart."""
+    separator = "&" if "?" in os.environ["DATABASE_URL"] else "?"
+    return {
+        "ANTHROPIC_BASE_URL": stub.url,
+        "ANTHROPIC_API_KEY": "sk-ant-bench-not-a-key",
+        "SWITCHYARD_AGENT_PROVIDER": "anthropic",
+        "DATABASE_URL": f"{os.environ['DATABASE_URL']}{separator}"
+        f"application_name={WORKER_APP_NAME}",
+    }
+
+
+def _wait(count: object, n: int, worker: WorkerProcess, what: str) -> None:
+    assert callable(count)
+    deadline = time.monotonic() + max(120.0, n * 0.5)
+    while count() < n:
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out waiting for {n} {what}; {count()} done")
+        worker.check_alive()
+        time.sleep(POLL)
+
+
+def bare(n: int, worker: WorkerProcess, broker: redis.Redis) -> float:
+    broker.delete(DONE_KEY)
+    start = time.perf_counter()
+    for i in range(n):
+        app.send_task("bench.bare_agent_call", args=(i,), queue=AGENT_QUEUE)
+    _wait(lambda: int(broker.get(DONE_KEY) or 0), n, worker, "bare agent calls")
+    return time.perf_counter() - start
+
+
+def _succeeded() -> int:
+    return Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count()
+
+
+def pipeline(
+    n: int, worker: WorkerProcess, broker: redis.Redis, stub: StubModel, tag: str
+) -> float:
+    """Seconds from the commit that enqueues ``n`` agent events until all have succeeded."""
+    clean_slate(broker, queues=(AGENT_QUEUE,))
+    source = bench_source()
+    answered = stub.stats()["answered"]
+    committed: list[float] = []
+    with transaction.atomic():
+        # Registered first, so it runs at the commit, before publish()'s callbacks send the
+        # messages: the clock starts when the events exist, as the bare side's does at its
+        # first send.
+        transaction.on_commit(lambda: committed.append(time.perf_counter()))
+        for i in range(n):
+            publish(source=source, type=AGENT_TYPE, payload={"n": i}, external_id=f"{tag}-{i}")
+    _wait(_succeeded, n, worker, "agent deliveries to succeed")
+    elapsed = time.perf_counter() - committed[0]
+    calls = stub.stats()["answered"] - answered
+    _check(n, calls)
+    return elapsed
+
+
+def _check(n: int, model_calls: int) -> None:
+    """Every event processed once, no retries, no dead letters, one model call each."""
+    found = {
+        "events processed": Event.objects.filter(status=EventStatus.PROCESSED).count(),
+        "deliveries succeeded": _succeeded(),
+        "attempts": Attempt.objects.count(),
+        "first attempts": Attempt.objects.filter(number=1).count(),
+        "llm steps": Step.objects.count(),
+        "model calls": model_calls,
+    }
+    wrong = {k: v for k, v in found.items() if v != n}
+    if wrong:
+        raise BenchError(f"after {n} agent events expected {n} of each, found {wrong}")
+    connection.close()
+
+
+def run(
+    levels: list[tuple[int, int]], repeats: int, broker: redis.Redis, workdir: Path
+) -> list[AgentRun]:
+    """``levels``: (concurrency, events per run) pairs; a fresh worker for each level."""
+    stub = StubModel(workdir / "stub-model.log")
+    stub.start()
+    say(f"stub model on {stub.url}, answering after {stub.delay} s")
+    pool = settings.DATABASES["default"]["OPTIONS"].get("pool") or {}
+    pool_max = int(pool.get("max_size", 0)) if isinstance(pool, dict) else 0
+    runs: list[AgentRun] = []
+    try:
+        for concurrency, n in levels:
+            worker = WorkerProcess(
+                queues=AGENT_QUEUE,
+                log_path=workdir / f"agents-worker-c{concurrency}.log",
+                pool="threads",
+                concurrency=concurrency,
+                env=worker_env(stub),
+                include="bench.reference_tasks",
+            )
+            worker.start()
+            comparison = Comparison(
+                key=f"agents.c{concurrency}",
+                title=f"agent events, one model call each, worker -P threads -c {concurrency}",
+                unit="events",
+                count=n,
+                baseline="bare Celery task",
+                candidate="pipeline",
+            )
+            level = AgentRun(concurrency, comparison, pool_max=pool_max)
+            try:
+                warm = min(n, concurrency)
+                bare(warm, worker, broker)
+                pipeline(warm, worker, broker, stub, f"warm{concurrency}")
+                for r in range(repeats):
+                    with ConnectionSampler() as sampler:
+                        p = pipeline(n, worker, broker, stub, f"c{concurrency}r{r}")
+                    b = bare(n, worker, broker)
+                    comparison.add(b, p)
+                    level.peak_connections.append(sampler.peak)
+                    say(
+                        f"-c {concurrency} repeat {r + 1}/{repeats}: bare {n / b:,.0f}/s, "
+                        f"pipeline {n / p:,.0f}/s ({b / p:.2f}x the bare rate), peak "
+                        f"{sampler.peak} PostgreSQL connections (pool max {pool_max})"
+                    )
+            finally:
+                worker.stop()
+            runs.append(level)
+    finally:
+        stub.stop()
+    return runs
