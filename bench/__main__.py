@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
                 wrk_seconds=wrk_s,
                 fixed_seconds=fixed_s,
             )
-            results += [h.rate, h.p99, h.cpu]
+            results += [h.rate, h.p99, h.cpu, h.floor]
             DETAILS.append(h.details)
 
         if "delivery" not in args.groups:

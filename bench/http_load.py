@@ -57,6 +57,8 @@ from .services import ROOT, BenchError, ScratchDatabase, free_port, wait_until
 PAYLOAD = ROOT / "tests/webhooks/fixtures/github/pull_request/opened.payload.json"
 LUA = Path(__file__).with_name("wrk_github.lua")
 SLUG = "bench-github"
+FLOOR_SLUG = "bench-floor"  # bench/floor_receiver.py's source: its events are counted apart
+FLOOR_KEY = "bench:floor"
 SECRET = "bench-github-secret"  # noqa: S105 - a scratch database's webhook secret
 EVENT_TYPE = "github.pull_request.opened"
 THREADS = 2
@@ -273,9 +275,9 @@ def _project_env(db_url: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def github_source() -> Source:
+def github_source(slug: str = SLUG) -> Source:
     source, _ = Source.objects.update_or_create(
-        slug=SLUG, defaults={"kind": "github", "secrets": [SECRET], "settings": {}}
+        slug=slug, defaults={"kind": "github", "secrets": [SECRET], "settings": {}}
     )
     return source
 
@@ -290,16 +292,16 @@ def _queues() -> list[str]:
     )
 
 
-def _check_switchyard(
-    broker: redis.Redis, answered: int, slack: int, queues: list[str]
+def _check_durable(
+    broker: redis.Redis, answered: int, slack: int, queues: list[str], slug: str
 ) -> tuple[int, int]:
     """Every 202 a committed event with one delivery, and one broker message per delivery."""
-    events = Event.objects.filter(source__slug=SLUG).count()
-    deliveries = Delivery.objects.filter(event__source__slug=SLUG).count()
+    events = Event.objects.filter(source__slug=slug).count()
+    deliveries = Delivery.objects.filter(event__source__slug=slug).count()
     messages = sum(int(broker.llen(q)) for q in queues)
     if not answered <= events <= answered + slack:
         raise BenchError(
-            f"Switchyard answered 202 {answered} times but stored {events} events "
+            f"{slug} answered 202 {answered} times but stored {events} events "
             f"(expected {answered} to {answered + slack})"
         )
     if deliveries != events or messages != deliveries:
@@ -333,6 +335,7 @@ class HttpResults:
     rate: Measured
     p99: Measured
     cpu: Measured
+    floor: Measured
     details: str
 
 
@@ -350,6 +353,7 @@ def run(
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (make bench installs it: apt-get install wrk)")
     github_source()
+    github_source(FLOOR_SLUG)
     queues = _queues()
     if not queues:
         raise BenchError(f"no enabled route of github.pr_review takes {EVENT_TYPE}")
@@ -371,29 +375,52 @@ def run(
         "--host", "127.0.0.1", "--port", str(ref_port), "--workers", "2",
     ]  # fmt: skip
     reference = Server("reference receiver", ref_argv, ref_env, workdir / "reference.log")
+    floor_port = free_port()
+    floor_env = {
+        **env,
+        "BENCH_FLOOR_SECRET": SECRET,
+        "BENCH_FLOOR_REDIS_URL": redis_url,
+        "BENCH_FLOOR_DATABASE_URL": db.url,
+        "BENCH_FLOOR_SLUG": FLOOR_SLUG,
+        "BENCH_FLOOR_HANDLER": "github.pr_review",
+    }
+    floor_argv = [
+        sys.executable, "-m", "uvicorn", "bench.floor_receiver:app",
+        "--host", "127.0.0.1", "--port", str(floor_port), "--workers", "2",
+    ]  # fmt: skip
+    floor = Server("floor receiver", floor_argv, floor_env, workdir / "floor.log")
     say(f"switchyard: {' '.join(web.argv)}")
     say(f"reference:  {' '.join(reference.argv[1:])}")
+    say(f"floor:      {' '.join(floor.argv[1:])}")
     sides = {
         "switchyard": Side("switchyard", web, f"/hooks/{SLUG}"),
         "reference": Side("reference", reference, "/"),
+        "floor": Side("floor", floor, "/"),
     }
     try:
         web.start(port)
         reference.start(ref_port)
+        floor.start(floor_port)
         for side in sides.values():  # warm-up: imports, connections, first queries
             run_wrk(f"http://127.0.0.1:{side.server.port}{side.url_path}", body_file, "warm", 2)
+        # wrk stops with requests in flight that the servers still finish: let them land
+        # before the slate is cleaned, or they would be counted against the first turn.
+        time.sleep(3.0)
         _clean_switchyard(broker, queues)
-        broker.delete(REFERENCE_KEY)
+        broker.delete(REFERENCE_KEY, FLOOR_KEY)
 
         for r in range(repeats):
-            order = ["reference", "switchyard"] if r % 2 == 0 else ["switchyard", "reference"]
+            order = ["reference", "floor", "switchyard"]
+            if r % 2 == 1:
+                order.reverse()
             for name in order:
                 _one_turn(sides[name], r, body, body_file, broker, queues, redis_pid, db,
                           wrk_seconds, fixed_seconds)  # fmt: skip
     finally:
         web.stop()
         reference.stop()
-    return _results(sides["reference"], sides["switchyard"])
+        floor.stop()
+    return _results(sides["reference"], sides["switchyard"], sides["floor"])
 
 
 def _one_turn(
@@ -472,11 +499,12 @@ def _one_turn(
     )
 
     answered = run.accepted + fixed.statuses.get(202, 0)
-    if side.name == "switchyard":
-        events, messages = _check_switchyard(broker, answered, CONNECTIONS, queues)
+    if side.name in ("switchyard", "floor"):
+        slug, keys = (SLUG, queues) if side.name == "switchyard" else (FLOOR_SLUG, [FLOOR_KEY])
+        events, messages = _check_durable(broker, answered, CONNECTIONS, keys, slug)
         say(f"{'':<10} checked: {answered} answered 202, {events} events committed, "
             f"{messages} deliveries sent to the broker")  # fmt: skip
-        _clean_switchyard(broker, queues)
+        _clean_switchyard(broker, keys)
     else:
         queued = _check_reference(broker, answered, CONNECTIONS)
         say(f"{'':<10} checked: {answered} answered 202, {queued} bodies in Redis")
@@ -486,7 +514,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _results(reference: Side, switchyard: Side) -> HttpResults:
+def _results(reference: Side, switchyard: Side, floor: Side) -> HttpResults:
     rate = Measured(
         key="webhook.rate",
         title="GitHub webhook over HTTP, max rate (wrk -t2 -c32): reference / Switchyard",
@@ -512,14 +540,26 @@ def _results(reference: Side, switchyard: Side) -> HttpResults:
         candidate="/hooks",
         digits=2,
     )
-    for ref, sy, sy_f in zip(reference.wrk, switchyard.wrk, switchyard.fixed, strict=True):
+    floor_rate = Measured(
+        key="webhook.floor",
+        title="The floor of a durable ingest (verify, parse, one INSERT of event + delivery, "
+        "LPUSH; bench/floor_receiver.py), max rate: reference / floor",
+        unit="req/s",
+        baseline="verify+LPUSH",
+        candidate="floor",
+        higher_is_better=True,
+    )
+    for ref, sy, sy_f, fl in zip(
+        reference.wrk, switchyard.wrk, switchyard.fixed, floor.wrk, strict=True
+    ):
         rate.add(ref.rate, sy.rate)
+        floor_rate.add(ref.rate, fl.rate)
         p99.add(P99_LIMIT_MS, sy_f.percentile(99))
         cpu.add(1000 * ref.cpu_s / max(ref.accepted, 1), 1000 * sy.cpu_s / max(sy.accepted, 1))
-    return HttpResults(rate, p99, cpu, _details(reference, switchyard))
+    return HttpResults(rate, p99, cpu, floor_rate, _details(reference, switchyard, floor))
 
 
-def _details(reference: Side, switchyard: Side) -> str:
+def _details(reference: Side, switchyard: Side, floor: Side) -> str:
     def row(side: Side, label: str) -> str:
         runs, fixed = side.wrk, side.fixed
         accepted = sum(w.accepted for w in runs)
@@ -544,6 +584,7 @@ def _details(reference: Side, switchyard: Side) -> str:
             "| CPU ms/webhook, + PostgreSQL + Redis |",
             "|---|---|---|---|---|---|---|---|",
             row(reference, "reference: `uvicorn --workers 2`, verify + LPUSH"),
+            row(floor, "floor: `uvicorn --workers 2`, verify + parse + INSERT + LPUSH"),
             row(switchyard, "Switchyard: the Procfile's `web:` line, `/hooks/<slug>`"),
         ]
     )
