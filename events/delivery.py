@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from agents_project.db import release_connections
@@ -28,6 +28,7 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
+from . import rows
 from .agent_models import RunSettings
 from .approvals import requester
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
@@ -118,13 +119,15 @@ _claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYI
 
 def _lock_for(delivery_id: int) -> str | None:
     """Lock the event of ``delivery_id`` (one statement); its status, or None if it is gone."""
-    event_id = Delivery.objects.filter(id=delivery_id).values("event_id")[:1]
-    rows = (
-        Event.objects.select_for_update()
-        .filter(id=Subquery(event_id))
-        .values_list("status", flat=True)
-    )
-    return next(iter(rows), None)
+    lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.status FROM {Event._meta.db_table} e "  # noqa: S608
+            f"JOIN {Delivery._meta.db_table} d ON d.event_id = e.id WHERE d.id = %s{lock}",
+            [delivery_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def claim(
@@ -144,11 +147,7 @@ def claim(
     grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
     with transaction.atomic():
         event_status = _lock_for(delivery_id)
-        delivery = (
-            Delivery.objects.select_related("route", "event__source").filter(id=delivery_id).first()
-            if event_status is not None
-            else None
-        )
+        delivery = rows.fetch_delivery(delivery_id) if event_status is not None else None
         if delivery is None:
             log.warning("delivery %s no longer exists; message dropped", delivery_id)
             return Outcome(delivery_id, "noop")
@@ -213,8 +212,19 @@ def claim(
             "resends": 0,
             "resend_after": None,
         }
-        won = current.update(
-            attempts=F("attempts") + 1, total_attempts=F("total_attempts") + 1, **fields
+        # current.update(attempts=F("attempts") + 1, ..., **fields), without compiling it.
+        won = rows.update(
+            Delivery,
+            "id = %s AND (status IN (%s, %s) OR (status = %s AND lease_expires_at < %s))",
+            [
+                delivery_id,
+                DeliveryStatus.PENDING,
+                DeliveryStatus.RETRYING,
+                DeliveryStatus.RUNNING,
+                rows.db_value(Delivery, "lease_expires_at", now - grace),
+            ],
+            fields,
+            raw={"attempts": "attempts + 1", "total_attempts": "total_attempts + 1"},
         )
         if not won:  # cannot happen under the lock; kept as the fence it is meant to be
             log.info("delivery %s changed under its claim; message ignored", delivery_id)
@@ -225,16 +235,14 @@ def claim(
             setattr(delivery, name, value)
         delivery.attempts += 1
         delivery.total_attempts += 1
-        attempt = Attempt.objects.create(
-            delivery=delivery, number=delivery.total_attempts, started_at=now, worker=worker[:200]
-        )
+        attempt_id = rows.insert_attempt(delivery, delivery.total_attempts, now, worker[:200])
         refresh_event_status(delivery.event_id, event_status)
     return Claim(
         delivery=delivery,
         number=delivery.total_attempts,
         attempts=delivery.attempts,
         route=rs,
-        attempt_id=attempt.id,
+        attempt_id=attempt_id,
     )
 
 
@@ -395,6 +403,14 @@ def _check_emitted(emitted: list[Emitted]) -> None:
             raise PermanentError(f"emitted event {item.type!r} is invalid: {exc}") from None
 
 
+def _update_attempt(claimed: Claim, **values: Any) -> None:
+    """Record the attempt's result on its row (by id when the claim knows it)."""
+    if claimed.attempt_id:
+        rows.update(Attempt, "id = %s", [claimed.attempt_id], values)
+    else:
+        Attempt.objects.filter(delivery=claimed.delivery, number=claimed.number).update(**values)
+
+
 def _duration_ms(started: Any, now: Any) -> int:
     return max(0, int((now - started).total_seconds() * 1000))
 
@@ -406,15 +422,18 @@ def succeed(
     now = timezone.now()
     with transaction.atomic():
         event_status = lock_event(delivery.event_id)
-        won = Delivery.objects.filter(
-            id=delivery.id, status=DeliveryStatus.RUNNING, total_attempts=claimed.number
-        ).update(
-            status=DeliveryStatus.SUCCEEDED,
-            outcome=outcome,
-            finished_at=now,
-            lease_expires_at=None,
-            last_error="",
-            error_class="",
+        won = rows.update(
+            Delivery,
+            "id = %s AND status = %s AND total_attempts = %s",
+            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+            {
+                "status": DeliveryStatus.SUCCEEDED,
+                "outcome": outcome,
+                "finished_at": now,
+                "lease_expires_at": None,
+                "last_error": "",
+                "error_class": "",
+            },
         )
         if not won:
             log.warning(
@@ -423,7 +442,8 @@ def succeed(
                 claimed.number,
             )
             return Outcome(delivery.id, "noop")
-        Attempt.objects.filter(delivery=delivery, number=claimed.number).update(
+        _update_attempt(
+            claimed,
             status=AttemptStatus.SUCCEEDED,
             finished_at=now,
             duration_ms=_duration_ms(started, now),
@@ -489,9 +509,12 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
             assert delay is not None
             fields["next_attempt_at"] = now + timedelta(seconds=delay)
             fields["enqueued_at"] = now
-        won = Delivery.objects.filter(
-            id=delivery.id, status=DeliveryStatus.RUNNING, total_attempts=claimed.number
-        ).update(**fields)
+        won = rows.update(
+            Delivery,
+            "id = %s AND status = %s AND total_attempts = %s",
+            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+            fields,
+        )
         if not won:
             log.warning(
                 "delivery %s attempt %s failed after its lease was taken over; result dropped",
@@ -499,7 +522,8 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
                 claimed.number,
             )
             return Outcome(delivery.id, "noop")
-        Attempt.objects.filter(delivery=delivery, number=claimed.number).update(
+        _update_attempt(
+            claimed,
             status=AttemptStatus.FAILED,
             finished_at=now,
             duration_ms=_duration_ms(started, now),

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
+from . import rows
 from .costs import llm_cost
 from .models import Attempt, Delivery, Step, StepKind
 
@@ -175,7 +176,7 @@ def recorder(
                 attempt_id = Attempt.objects.values_list("id", flat=True).get(
                     delivery=delivery, number=number
                 )
-            Step.objects.create(attempt_id=attempt_id, number=count, **step_row(step, clean))
+            rows.insert(Step(attempt_id=attempt_id, number=count, **step_row(step, clean)))
         except DatabaseError:
             # The trace is a record, not the work: the run goes on without this step.
             log.exception(
