@@ -166,7 +166,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
         if "http" in args.groups:
             from . import http_load
 
-            repeats = args.repeats or (1 if args.quick else 2)
+            # Three by default: the median then survives one turn spoiled by a neighbour's load.
+            repeats = args.repeats or (1 if args.quick else 3)
             wrk_s, fixed_s = (4.0, 4.0) if args.quick else (10.0, 8.0)
             heading(
                 f"http: GitHub webhooks under wrk, the Procfile's web server vs verify+LPUSH, "

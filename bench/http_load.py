@@ -210,6 +210,7 @@ class WrkRun:
     cpu_s: float
     db_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
+    load: float = 0.0  # 1-minute load average at the end: how busy the shared box was
 
     @property
     def accepted(self) -> int:
@@ -455,6 +456,7 @@ def _one_turn(
         cpu_s=cpu1 - cpu0,
         db_cpu_s=db1 - db0,
         redis_cpu_s=redis1 - redis0,
+        load=os.getloadavg()[0],
     )
     side.wrk.append(run)
     say(
@@ -462,7 +464,7 @@ def _one_turn(
         f"{run.p99_ms:.0f} ms, statuses {run.statuses}, errors {run.errors}, "
         f"{1000 * run.cpu_s / max(run.accepted, 1):.2f} CPU ms/webhook (+ PostgreSQL "
         f"{1000 * run.db_cpu_s / max(run.accepted, 1):.2f}, Redis "
-        f"{1000 * run.redis_cpu_s / max(run.accepted, 1):.2f})"
+        f"{1000 * run.redis_cpu_s / max(run.accepted, 1):.2f}), load {run.load:.1f}"
     )
 
     rate = max(1.0, LOAD_FRACTION * run.rate)
@@ -574,15 +576,15 @@ def _details(reference: Side, switchyard: Side, floor: Side) -> str:
             f" | {_median([f.rate for f in fixed]):,.0f} "
             f"| {_median([f.percentile(50) for f in fixed]):.1f} / "
             f"{_median([f.percentile(99) for f in fixed]):.1f} "
-            f"| {errors} | {cpu:.2f} | {extra:.2f} |"
+            f"| {errors} | {cpu:.2f} | {extra:.2f} | {_median([w.load for w in runs]):.1f} |"
         )
 
     return "\n".join(
         [
             "| Server | Max req/s (wrk) | wrk p50 / p99 ms (saturated) | Fixed rate req/s "
             "| p50 / p99 ms at that rate | Errors and non-202 | CPU ms/webhook, server "
-            "| CPU ms/webhook, + PostgreSQL + Redis |",
-            "|---|---|---|---|---|---|---|---|",
+            "| CPU ms/webhook, + PostgreSQL + Redis | Load average |",
+            "|---|---|---|---|---|---|---|---|---|",
             row(reference, "reference: `uvicorn --workers 2`, verify + LPUSH"),
             row(floor, "floor: `uvicorn --workers 2`, verify + parse + INSERT + LPUSH"),
             row(switchyard, "Switchyard: the Procfile's `web:` line, `/hooks/<slug>`"),
