@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tests.redis_server import RedisServer, ServiceError
 
@@ -42,7 +43,7 @@ QUICK = Sizes(ingest=100, http=100, deliveries=100, repeats=2)
 
 # The groups --only can pick, in the order they run. "http" is the real-server benchmark
 # (bench/http_load.py: the Procfile's web server and a reference receiver under wrk).
-GROUPS = ("ingest", "client", "memory", "http", "delivery")
+GROUPS = ("ingest", "client", "memory", "http", "delivery", "dispatch", "agents")
 # Markdown tables a benchmark adds to docs/benchmarks.md below the results ($details).
 DETAILS: list[str] = []
 
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
         call_command("migrate", verbosity=0, interactive=False)
         print(f"  migrated in {time.monotonic() - started:.1f} s", flush=True)
 
-        from . import delivery, ingest
+        from . import ingest
         from .data import bench_source, check_routes
 
         check_routes()
@@ -186,20 +187,44 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
             results += [h.rate, h.p99, h.cpu, h.floor]
             DETAILS.append(h.details)
 
-        if "delivery" not in args.groups:
-            return results, machine, sizes
-        heading(
-            f"delivery: worker end to end vs no-op task, {sizes.deliveries:,} x {sizes.repeats}"
-        )
-        worker = WorkerProcess(
-            queues=delivery.QUEUE, log_path=workdir / "worker.log", pool="threads", concurrency=4
-        )
-        worker.start()
-        time.sleep(1.0)  # let start-up finish (connections, consumers) before the idle reading
-        idle_kib = tree_rss_kib(worker.pid)
-        print(f"  worker pid {worker.pid} ready, {idle_kib / 1024:.1f} MiB", flush=True)
-        d = delivery.run(sizes.deliveries, sizes.repeats, broker, worker, idle_kib)
-        results += [d.throughput, d.worker_memory, d.worker_growth]
+        if "delivery" in args.groups:
+            worker = _delivery_group(sizes, broker, workdir, results)
+            worker.stop()
+            worker = None
+
+        if "dispatch" in args.groups:
+            from . import dispatch
+
+            n = 50 if args.quick else 200
+            heading(f"dispatch: commit to handler start on an idle worker, {n} x {sizes.repeats}")
+            worker = WorkerProcess(
+                queues=dispatch.QUEUE,
+                log_path=workdir / "dispatch-worker.log",
+                pool="threads",
+                concurrency=8,
+                include="bench.reference_tasks",
+            )
+            worker.start()
+            time.sleep(1.0)
+            dr = dispatch.run(n, min(sizes.repeats, 3), broker, worker)
+            results += [dr.p50, dr.p99]
+            DETAILS.append(dr.details)
+            worker.stop()
+            worker = None
+
+        if "agents" in args.groups:
+            from . import agents
+
+            levels = [(200, 400)] if args.quick else [(50, 500), (200, 2000), (500, 3000)]
+            repeats = args.repeats or (1 if args.quick else 3)
+            heading(
+                "agents: one model call each (stub, 1 s), pipeline vs bare Celery task, "
+                f"-c {', '.join(str(c) for c, _ in levels)} x {repeats}"
+            )
+            runs = agents.run(levels, repeats, broker, workdir)
+            for level in runs:
+                results.append(level.rate)
+            DETAILS.append(agents.details(runs))
         return results, machine, sizes
     finally:
         if worker is not None:
@@ -211,6 +236,33 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
                 print(f"  kept the scratch database {db.display_url}", flush=True)
             else:
                 db.drop()
+
+
+def _delivery_group(
+    sizes: Sizes, broker: Any, workdir: Path, results: list[Result]
+) -> WorkerProcess:
+    """The delivery benchmarks on their own worker; returns it still running."""
+    from . import delivery
+
+    heading(f"delivery: worker end to end vs no-op task, {sizes.deliveries:,} x {sizes.repeats}")
+    worker = WorkerProcess(
+        queues=delivery.QUEUE,
+        log_path=workdir / "worker.log",
+        pool="threads",
+        concurrency=4,
+        include="bench.reference_tasks",
+    )
+    worker.start()
+    time.sleep(1.0)  # let start-up finish (connections, consumers) before the idle reading
+    idle_kib = tree_rss_kib(worker.pid)
+    print(f"  worker pid {worker.pid} ready, {idle_kib / 1024:.1f} MiB", flush=True)
+    try:
+        d = delivery.run(sizes.deliveries, sizes.repeats, broker, worker, idle_kib)
+    except BaseException:
+        worker.stop()
+        raise
+    results += [d.noop, d.noop_strict, d.throughput, d.worker_memory, d.worker_growth]
+    return worker
 
 
 def _close_django_connections() -> None:

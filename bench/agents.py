@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -39,7 +40,8 @@ from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus,
 from events.publish import publish
 
 from .data import bench_source, clean_slate
-from .measure import Comparison
+from .http_load import database_cpu_seconds, tree_cpu_seconds
+from .measure import Measured
 from .reference_tasks import DONE_KEY
 from .services import ROOT, BenchError, WorkerProcess, free_port, wait_until
 
@@ -98,12 +100,17 @@ class StubModel:
 
 @dataclass
 class AgentRun:
-    """One concurrency level: the comparison and the worker's peak PostgreSQL connections."""
+    """One concurrency level: the rates, and per side the worker's CPU per event; for the
+    pipeline the database's CPU per event and the worker's peak PostgreSQL connections."""
 
     concurrency: int
-    comparison: Comparison
-    peak_connections: list[int] = field(default_factory=list)
+    events: int
+    rate: Measured
     pool_max: int = 0
+    peak_connections: list[int] = field(default_factory=list)
+    bare_cpu_ms: list[float] = field(default_factory=list)
+    pipeline_cpu_ms: list[float] = field(default_factory=list)
+    db_cpu_ms: list[float] = field(default_factory=list)
 
 
 class ConnectionSampler:
@@ -221,6 +228,7 @@ def run(
     stub = StubModel(workdir / "stub-model.log")
     stub.start()
     say(f"stub model on {stub.url}, answering after {stub.delay} s")
+    db_name = str(settings.DATABASES["default"]["NAME"])
     pool = settings.DATABASES["default"]["OPTIONS"].get("pool") or {}
     pool_max = int(pool.get("max_size", 0)) if isinstance(pool, dict) else 0
     runs: list[AgentRun] = []
@@ -235,29 +243,39 @@ def run(
                 include="bench.reference_tasks",
             )
             worker.start()
-            comparison = Comparison(
+            rate = Measured(
                 key=f"agents.c{concurrency}",
-                title=f"agent events, one model call each, worker -P threads -c {concurrency}",
-                unit="events",
-                count=n,
+                title=f"agent events (one model call, 1 s) on one worker -P threads "
+                f"-c {concurrency}, events/s",
+                unit="events/s",
                 baseline="bare Celery task",
                 candidate="pipeline",
+                higher_is_better=True,
             )
-            level = AgentRun(concurrency, comparison, pool_max=pool_max)
+            level = AgentRun(concurrency, n, rate, pool_max=pool_max)
             try:
                 warm = min(n, concurrency)
                 bare(warm, worker, broker)
                 pipeline(warm, worker, broker, stub, f"warm{concurrency}")
                 for r in range(repeats):
+                    cpu0, db0 = tree_cpu_seconds(worker.pid), database_cpu_seconds(db_name)
                     with ConnectionSampler() as sampler:
                         p = pipeline(n, worker, broker, stub, f"c{concurrency}r{r}")
+                    cpu1, db1 = tree_cpu_seconds(worker.pid), database_cpu_seconds(db_name)
                     b = bare(n, worker, broker)
-                    comparison.add(b, p)
+                    cpu2 = tree_cpu_seconds(worker.pid)
+                    rate.add(n / b, n / p)
                     level.peak_connections.append(sampler.peak)
+                    level.pipeline_cpu_ms.append((cpu1 - cpu0) * 1000 / n)
+                    level.bare_cpu_ms.append((cpu2 - cpu1) * 1000 / n)
+                    level.db_cpu_ms.append((db1 - db0) * 1000 / n)
                     say(
-                        f"-c {concurrency} repeat {r + 1}/{repeats}: bare {n / b:,.0f}/s, "
-                        f"pipeline {n / p:,.0f}/s ({b / p:.2f}x the bare rate), peak "
-                        f"{sampler.peak} PostgreSQL connections (pool max {pool_max})"
+                        f"-c {concurrency} repeat {r + 1}/{repeats}: bare {n / b:,.0f}/s "
+                        f"({level.bare_cpu_ms[-1]:.1f} worker CPU ms/event), pipeline "
+                        f"{n / p:,.0f}/s ({level.pipeline_cpu_ms[-1]:.1f} worker + "
+                        f"{level.db_cpu_ms[-1]:.1f} PostgreSQL CPU ms/event), {b / p:.2f}x "
+                        f"the bare rate; peak {sampler.peak} PostgreSQL connections "
+                        f"(pool max {pool_max})"
                     )
             finally:
                 worker.stop()
@@ -265,3 +283,30 @@ def run(
     finally:
         stub.stop()
     return runs
+
+
+def details(runs: list[AgentRun]) -> str:
+    """The curve over concurrency, for docs/benchmarks.md."""
+    rows = []
+    for level in runs:
+        m = statistics.median
+        rows.append(
+            f"| {level.concurrency} | {level.events:,} | "
+            f"{m(level.rate.baseline_values):,.0f} | {m(level.rate.candidate_values):,.0f} | "
+            f"{1 / level.rate.ratio:.2f}x | {m(level.bare_cpu_ms):.1f} | "
+            f"{m(level.pipeline_cpu_ms):.1f} | {m(level.db_cpu_ms):.1f} | "
+            f"{max(level.peak_connections)} of {level.pool_max} |"
+        )
+    return "\n".join(
+        [
+            "**Agents over concurrency** (medians of the repeats; the stub answers every model "
+            "call after 1 s, so c events/s is the ceiling at concurrency c; CPU is the worker "
+            "process's utime + stime, and PostgreSQL's backends serving the run, per event):",
+            "",
+            "| -c | Events | Bare task /s | Pipeline /s | Pipeline / bare | Bare worker CPU "
+            "ms/event | Pipeline worker CPU ms/event | PostgreSQL CPU ms/event | Peak "
+            "connections |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )

@@ -24,6 +24,8 @@ SECRET = "bench-secret"  # noqa: S105 - a scratch database's webhook secret
 INGEST_TYPE = "scenario.reservation.cancelled"
 # One test handler (test.chaos) on the "chaos" queue: one delivery per event.
 DELIVERY_TYPE = "test.chaos"
+# One test handler (test.noop) on the "chaos" queue that does nothing: the pipeline's own cost.
+NOOP_TYPE = "test.noop"
 
 
 def payload(i: int) -> dict[str, Any]:

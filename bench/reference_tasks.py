@@ -48,3 +48,12 @@ def bare_agent_call(i: int) -> None:
 @shared_task(name="bench.bare_stamp", ignore_result=True, acks_late=True)
 def bare_stamp(sent: float) -> None:
     _redis().rpush(STAMP_KEY, f"{sent}:{time.time()}")
+
+
+NOOP_DONE_KEY = "bench:bare-noop:done"
+
+
+@shared_task(name="bench.bare_noop", ignore_result=True, acks_late=True)
+def bare_noop() -> None:
+    """A no-op that stores no result: it only counts itself done (one Redis INCR)."""
+    _redis().incr(NOOP_DONE_KEY)

@@ -66,6 +66,17 @@ def chaos(ctx: HandlerContext) -> dict[str, Any]:
     return {"applied": applied}
 
 
+@handler("test.noop", on=["test.noop"], max_attempts=3, queue="chaos")
+def noop(ctx: HandlerContext) -> None:
+    """Does nothing: what the pipeline itself costs per delivery (bench/delivery.py)."""
+
+
+@handler("test.stamp", on=["test.stamp"], max_attempts=1, queue="dispatch")
+def stamp(ctx: HandlerContext) -> dict[str, Any]:
+    """Says when it started: dispatch latency from the event's commit (bench/dispatch.py)."""
+    return {"started": time.time()}
+
+
 @handler("test.emitter", on=["test.emit"], max_attempts=2)
 def emitter(ctx: HandlerContext) -> dict[str, Any]:
     record(ctx)
