@@ -581,6 +581,8 @@ def _details(reference: Side, switchyard: Side, floor: Side) -> str:
 
     return "\n".join(
         [
+            "**Webhooks over HTTP** (`webhook.*`), every side:",
+            "",
             "| Server | Max req/s (wrk) | wrk p50 / p99 ms (saturated) | Fixed rate req/s "
             "| p50 / p99 ms at that rate | Errors and non-202 | CPU ms/webhook, server "
             "| CPU ms/webhook, + PostgreSQL + Redis | Load average |",
