@@ -1,0 +1,115 @@
+"""events/rows.py reads and writes exactly what the ORM does (on PostgreSQL here; the SQLite
+path is run by test_sqlite_pipeline.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db.models import Model
+from django.utils import timezone
+
+from events import rows
+from events.models import Attempt, Delivery, Event, Route, Source, Step
+from events.publish import publish
+
+pytestmark = pytest.mark.django_db
+
+
+def values(obj: Model) -> dict[str, Any]:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+@pytest.fixture
+def delivery(routes: None, monkeypatch: pytest.MonkeyPatch) -> Delivery:
+    from events import publish as publish_module
+
+    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    source = Source.objects.create(
+        slug="rows", kind="hmac", secrets=["s3cret-value"], settings={"a": [1, "ü"]}
+    )
+    event = publish(
+        source=source,
+        type="test.noop",
+        payload={"nested": {"list": [1, 2.5, None, "\u2603"]}, "ok": True},
+        partition_key="order-7",
+    ).event
+    return Delivery.objects.get(event=event)
+
+
+def test_fetch_delivery_reads_what_select_related_reads(delivery: Delivery) -> None:
+    orm = Delivery.objects.select_related("route", "event__source").get(id=delivery.id)
+
+    fetched = rows.fetch_delivery(delivery.id)
+
+    assert fetched is not None and fetched.route is not None and orm.route is not None
+    assert values(fetched) == values(orm)
+    assert values(fetched.route) == values(orm.route)
+    assert values(fetched.event) == values(orm.event)
+    assert values(fetched.event.source) == values(orm.event.source)
+    assert fetched.event.payload == {"nested": {"list": [1, 2.5, None, "\u2603"]}, "ok": True}
+
+
+def test_fetch_delivery_of_a_deleted_route_has_no_route(delivery: Delivery) -> None:
+    Route.objects.filter(id=delivery.route_id).delete()
+
+    fetched = rows.fetch_delivery(delivery.id)
+
+    assert fetched is not None
+    assert (fetched.route, fetched.route_id, fetched.handler) == (None, None, "test.noop")
+
+
+def test_fetch_delivery_of_a_missing_id_is_none(delivery: Delivery) -> None:
+    assert rows.fetch_delivery(delivery.id + 1000) is None
+
+
+def test_insert_writes_what_create_writes(delivery: Delivery) -> None:
+    started = timezone.now()
+    attempt_id = rows.insert_attempt(delivery, 1, started, "w@host")
+    step = Step(attempt_id=attempt_id, number=1, kind="tool", name="lookup", input={"k": "v"})
+
+    step_id = rows.insert(step)
+
+    attempt = Attempt.objects.get(id=attempt_id)
+    assert (attempt.delivery_id, attempt.number, attempt.status) == (delivery.id, 1, "running")
+    assert (attempt.started_at, attempt.worker, attempt.outcome) == (started, "w@host", None)
+    stored = Step.objects.get(id=step_id)
+    assert (stored.pk, stored.input, stored.output) == (step.pk, {"k": "v"}, None)
+    assert stored.name == "lookup"
+    assert stored.created_at == step.created_at
+
+
+def test_update_sets_values_and_expressions_only_where_asked(delivery: Delivery) -> None:
+    before = Delivery.objects.get(id=delivery.id)
+    lease = timezone.now() + timedelta(seconds=30)
+
+    missed = rows.update(Delivery, "id = %s AND status = %s", [delivery.id, "running"], {})
+    changed = rows.update(
+        Delivery,
+        "id = %s AND status = %s",
+        [delivery.id, "pending"],
+        {"status": "running", "lease_expires_at": lease, "outcome": {"x": [1]}},
+        raw={"attempts": "attempts + 1"},
+    )
+
+    after = Delivery.objects.get(id=delivery.id)
+    assert (missed, changed) == (0, 1)
+    assert (after.status, after.lease_expires_at, after.outcome) == ("running", lease, {"x": [1]})
+    assert (after.attempts, after.total_attempts) == (before.attempts + 1, before.total_attempts)
+    assert after.updated_at > before.updated_at
+
+
+def test_event_status_is_written_only_when_it_changes(delivery: Delivery) -> None:
+    from events.status import lock_event, refresh_event_status
+
+    event = Event.objects.get(id=delivery.event_id)
+    stamp = event.status_changed_at
+
+    same = refresh_event_status(event.id, lock_event(event.id))
+    Delivery.objects.filter(id=delivery.id).update(status="succeeded")
+    changed = refresh_event_status(event.id, lock_event(event.id))
+
+    event.refresh_from_db()
+    assert (same, changed, event.status) == ("received", "processed", "processed")
+    assert event.status_changed_at > stamp
