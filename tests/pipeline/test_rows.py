@@ -113,3 +113,41 @@ def test_event_status_is_written_only_when_it_changes(delivery: Delivery) -> Non
     event.refresh_from_db()
     assert (same, changed, event.status) == ("received", "processed", "processed")
     assert event.status_changed_at > stamp
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (("running", 1), ("pending", 0), "processing"),
+        (("succeeded", 1), ("pending", 0), "processing"),
+        (("succeeded", 1), ("retrying", 1), "failed"),
+        (("succeeded", 1), ("dead_lettered", 2), "dead_lettered"),
+        (("skipped", 0), ("succeeded", 1), "processed"),
+    ],
+)
+def test_settle_derives_what_a_full_recount_derives(
+    routes: None,
+    monkeypatch: pytest.MonkeyPatch,
+    first: tuple[str, int],
+    second: tuple[str, int],
+    expected: str,
+) -> None:
+    from events import publish as publish_module
+    from events.status import lock_with_deliveries, refresh_event_status
+
+    # given an event with two deliveries, both pending
+    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    source = Source.objects.create(slug="settle", kind="api")
+    event = publish(source=source, type="scenario.reservation.cancelled", payload={}).event
+    one, two = Delivery.objects.filter(event=event).order_by("id")
+    Delivery.objects.filter(id=two.id).update(status=second[0], total_attempts=second[1])
+
+    # when the first changes under the lock and the status is settled from what was read
+    locked = lock_with_deliveries(delivery_id=one.id)
+    assert locked is not None
+    Delivery.objects.filter(id=one.id).update(status=first[0], total_attempts=first[1])
+    settled = locked.settle(("pending", 0), first)
+
+    # then it is what counting every delivery again gives, and it was stored
+    assert settled == refresh_event_status(event.id) == expected
+    assert Event.objects.get(id=event.id).status == expected
