@@ -31,9 +31,9 @@ from handlers.errors import PermanentError, TransientError
 from . import rows
 from .agent_models import RunSettings
 from .approvals import requester
-from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Route
+from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
-from .status import LockedEvent, lock_with_deliveries
+from .status import lock_event, refresh_event_status
 from .traces import recorder, sanitiser_for
 
 log = logging.getLogger("switchyard.pipeline")
@@ -117,6 +117,19 @@ class Claim:
 _claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
 
 
+def _lock_for(delivery_id: int) -> str | None:
+    """Lock the event of ``delivery_id`` (one statement); its status, or None if it is gone."""
+    lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.status FROM {Event._meta.db_table} e "  # noqa: S608
+            f"JOIN {Delivery._meta.db_table} d ON d.event_id = e.id WHERE d.id = %s{lock}",
+            [delivery_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def claim(
     delivery_id: int, *, worker: str = "", message_time_limit: float | None = None
 ) -> Claim | Outcome:
@@ -133,12 +146,11 @@ def claim(
     now = timezone.now()
     grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
     with transaction.atomic():
-        locked = lock_with_deliveries(delivery_id=delivery_id)
-        delivery = rows.fetch_delivery(delivery_id) if locked is not None else None
-        if locked is None or delivery is None:
+        event_status = _lock_for(delivery_id)
+        delivery = rows.fetch_delivery(delivery_id) if event_status is not None else None
+        if delivery is None:
             log.warning("delivery %s no longer exists; message dropped", delivery_id)
             return Outcome(delivery_id, "noop")
-        before = (delivery.status, delivery.total_attempts)
         rs = route_settings(delivery)
         waiting = delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
         if waiting and delivery.next_attempt_at > now + CLAIM_SKEW:
@@ -172,7 +184,7 @@ def claim(
                     error_class="WorkerLost",
                     last_error="the worker running the last attempt was lost",
                 )
-                locked.settle(before, (DeliveryStatus.DEAD_LETTERED, delivery.total_attempts))
+                refresh_event_status(delivery.event_id, event_status)
                 return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
 
         # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
@@ -189,7 +201,7 @@ def claim(
                 error_class="Stale",
                 last_error=f"event older than the route's stale_after of {rs.stale_after} s",
             )
-            locked.settle(before, (DeliveryStatus.SKIPPED, delivery.total_attempts))
+            refresh_event_status(delivery.event_id, event_status)
             return Outcome(delivery_id, DeliveryStatus.SKIPPED)
 
         lease = max(float(rs.time_limit), float(message_time_limit or 0))
@@ -224,7 +236,7 @@ def claim(
         delivery.attempts += 1
         delivery.total_attempts += 1
         attempt_id = rows.insert_attempt(delivery, delivery.total_attempts, now, worker[:200])
-        locked.settle(before, (DeliveryStatus.RUNNING, delivery.total_attempts))
+        refresh_event_status(delivery.event_id, event_status)
     return Claim(
         delivery=delivery,
         number=delivery.total_attempts,
@@ -391,13 +403,6 @@ def _check_emitted(emitted: list[Emitted]) -> None:
             raise PermanentError(f"emitted event {item.type!r} is invalid: {exc}") from None
 
 
-def _settle(locked: LockedEvent | None, claimed: Claim, status: str) -> None:
-    """The event's status after this attempt's delivery became ``status``."""
-    if locked is None:  # the event is gone (pruned); nothing to derive
-        return
-    locked.settle((DeliveryStatus.RUNNING, claimed.number), (status, claimed.number))
-
-
 def _update_attempt(claimed: Claim, **values: Any) -> None:
     """Record the attempt's result on its row (by id when the claim knows it)."""
     if claimed.attempt_id:
@@ -416,7 +421,7 @@ def succeed(
     delivery = claimed.delivery
     now = timezone.now()
     with transaction.atomic():
-        locked = lock_with_deliveries(event_id=delivery.event_id)
+        event_status = lock_event(delivery.event_id)
         won = rows.update(
             Delivery,
             "id = %s AND status = %s AND total_attempts = %s",
@@ -456,7 +461,7 @@ def succeed(
                     partition_key=item.partition_key or delivery.event.partition_key or None,
                     emitted_by=delivery,
                 )
-        _settle(locked, claimed, DeliveryStatus.SUCCEEDED)
+        refresh_event_status(delivery.event_id, event_status)
     log.info(
         "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
     )
@@ -491,7 +496,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
                 claimed.attempts, rs.backoff_base, rs.backoff_max, rs.backoff_jitter
             )
     with transaction.atomic():
-        locked = lock_with_deliveries(event_id=delivery.event_id)
+        event_status = lock_event(delivery.event_id)
         fields: dict[str, Any] = {
             "status": status,
             "lease_expires_at": None,
@@ -527,7 +532,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
             traceback=traceback[-MAX_TRACEBACK:],
             retry_delay=delay,
         )
-        _settle(locked, claimed, status)
+        refresh_event_status(delivery.event_id, event_status)
     if status == DeliveryStatus.DEAD_LETTERED:
         why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
         log.warning(

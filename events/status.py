@@ -7,9 +7,7 @@ so two workers finishing deliveries of one event cannot overwrite each other's v
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -68,71 +66,6 @@ _COUNTS_SQL = (
 )
 
 
-@dataclass
-class LockedEvent:
-    """An event locked for one delivery's transition, with what its deliveries were under the
-    lock: ``(status, total_attempts)`` of each. ``settle`` derives the new status from these
-    and the one change the caller made, so a transition costs no second look at them."""
-
-    pk: Any
-    status: str
-    deliveries: list[tuple[str, int]]
-
-    def settle(self, before: tuple[str, int], after: tuple[str, int]) -> EventStatus:
-        """The event's status once one delivery went from ``before`` to ``after``; written
-        only if it changed."""
-        deliveries = list(self.deliveries)
-        try:
-            deliveries.remove(before)
-        except ValueError:  # not what was read under the lock: count them again
-            return refresh_event_status(self.pk, self.status)
-        deliveries.append(after)
-        started = any(total > 0 or status != DeliveryStatus.PENDING for status, total in deliveries)
-        status = derive_status(Counter(status for status, _ in deliveries), started)
-        if status != self.status:
-            _write_status(self.pk, status)
-        return status
-
-
-def lock_with_deliveries(
-    *, event_id: Any = None, delivery_id: int | None = None
-) -> LockedEvent | None:
-    """Lock an event (given, or the one ``delivery_id`` belongs to) and read its status and
-    its deliveries' states in the same statement; None if it is gone."""
-    quote = connection.ops.quote_name
-    events, deliveries = quote(Event._meta.db_table), quote(Delivery._meta.db_table)
-    concat = "string_agg" if connection.vendor == "postgresql" else "group_concat"
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    if delivery_id is not None:
-        where, param = f"e.id = (SELECT event_id FROM {deliveries} WHERE id = %s)", delivery_id  # noqa: S608
-    else:
-        where, param = "e.id = %s", _event_pk(event_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT e.id, e.status, (SELECT {concat}(d.status || ':' || d.total_attempts, ',') "  # noqa: S608
-            f"FROM {deliveries} d WHERE d.event_id = e.id) FROM {events} e WHERE {where}{lock}",
-            [param],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    states = []
-    for item in (row[2] or "").split(","):
-        if item:
-            status, _, total = item.rpartition(":")
-            states.append((status, int(total)))
-    return LockedEvent(pk=row[0], status=row[1], deliveries=states)
-
-
-def _write_status(pk: Any, status: str) -> None:
-    rows.update(
-        Event,
-        "id = %s AND status <> %s",
-        [pk, status],
-        {"status": status, "status_changed_at": timezone.now()},
-    )
-
-
 def refresh_event_status(event_id: uuid.UUID | str, current: str | None = None) -> EventStatus:
     """Derive the event's status from its deliveries (one query) and store it if it changed.
 
@@ -154,5 +87,10 @@ def refresh_event_status(event_id: uuid.UUID | str, current: str | None = None) 
     status = derive_status(counts, bool(started))
     if current is not None and current == status:
         return status
-    _write_status(_event_pk(event_id), status)
+    rows.update(
+        Event,
+        "id = %s AND status <> %s",
+        [_event_pk(event_id), status],
+        {"status": status, "status_changed_at": timezone.now()},
+    )
     return status
