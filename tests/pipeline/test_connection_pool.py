@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -182,3 +183,36 @@ def test_pool_is_sized_from_the_environment() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "{'min_size': 3, 'max_size': 17, 'timeout': 4.5}"
+
+
+def _postgres_socket_owners() -> set[int]:
+    """Pids of the processes holding a TCP connection to PostgreSQL's port on this host."""
+    out = subprocess.run(["ss", "-tnpH"], capture_output=True, text=True, check=True).stdout
+    owners: set[int] = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].endswith(":5432"):
+            owners.update(int(pid) for pid in re.findall(r"pid=(\d+)", line))
+    return owners
+
+
+def test_prefork_children_connect_on_their_own_and_the_parent_holds_none(
+    worker_factory: Callable[..., Worker], routes: None
+) -> None:
+    # given a prefork worker (the pool is on by default) that has run deliveries
+    w = worker_factory("prefork-pool", queues="chaos", pool="prefork", concurrency=2)
+    source = Source.objects.create(slug="prefork-pool", kind="api")
+    with transaction.atomic():
+        for i in range(10):
+            publish(source=source, type="test.noop", payload={"n": i})
+    wait_until(
+        lambda: Delivery.objects.filter(status="succeeded").count() == 10,
+        timeout=60,
+        what="10 deliveries on the prefork worker",
+    )
+
+    # then every one ran once, and the parent (which forks the children) holds no database
+    # connection a child could inherit: each child's pool is made after its fork
+    assert Attempt.objects.filter(number=1, status="succeeded").count() == 10
+    assert w.pid not in _postgres_socket_owners()
+    w.stop()
