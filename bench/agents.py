@@ -40,7 +40,7 @@ from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus,
 from events.publish import publish
 
 from .data import bench_source, clean_slate
-from .http_load import database_cpu_seconds, tree_cpu_seconds
+from .http_load import cpu_ticks, tree_cpu_seconds
 from .measure import Measured
 from .reference_tasks import DONE_KEY
 from .services import ROOT, BenchError, WorkerProcess, free_port, wait_until
@@ -111,6 +111,27 @@ class AgentRun:
     bare_cpu_ms: list[float] = field(default_factory=list)
     pipeline_cpu_ms: list[float] = field(default_factory=list)
     db_cpu_ms: list[float] = field(default_factory=list)
+
+
+def database_cpu_by_backend(db_name: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``db_name`` now, by pid."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
+            found[int(entry.name)] = cpu_ticks(int(entry.name)) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def database_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends used between two readings. A backend that exited in between is not
+    counted (its last figures are gone), so this is a lower bound."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 class ConnectionSampler:
@@ -258,17 +279,17 @@ def run(
                 bare(warm, worker, broker)
                 pipeline(warm, worker, broker, stub, f"warm{concurrency}")
                 for r in range(repeats):
-                    cpu0, db0 = tree_cpu_seconds(worker.pid), database_cpu_seconds(db_name)
+                    cpu0, db0 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
                     with ConnectionSampler() as sampler:
                         p = pipeline(n, worker, broker, stub, f"c{concurrency}r{r}")
-                    cpu1, db1 = tree_cpu_seconds(worker.pid), database_cpu_seconds(db_name)
+                    cpu1, db1 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
                     b = bare(n, worker, broker)
                     cpu2 = tree_cpu_seconds(worker.pid)
                     rate.add(n / b, n / p)
                     level.peak_connections.append(sampler.peak)
                     level.pipeline_cpu_ms.append((cpu1 - cpu0) * 1000 / n)
                     level.bare_cpu_ms.append((cpu2 - cpu1) * 1000 / n)
-                    level.db_cpu_ms.append((db1 - db0) * 1000 / n)
+                    level.db_cpu_ms.append(database_cpu_between(db0, db1) * 1000 / n)
                     say(
                         f"-c {concurrency} repeat {r + 1}/{repeats}: bare {n / b:,.0f}/s "
                         f"({level.bare_cpu_ms[-1]:.1f} worker CPU ms/event), pipeline "

@@ -99,7 +99,7 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -115,7 +115,7 @@ def tree_cpu_seconds(pid: int) -> float:
         p = todo.pop()
         pids.append(p)
         todo.extend(tree.get(p, []))
-    return sum(_cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu_seconds(db_name: str) -> float:
@@ -129,7 +129,7 @@ def database_cpu_seconds(db_name: str) -> float:
         except OSError:
             continue
         if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
-            total += _cpu_ticks(int(entry.name))
+            total += cpu_ticks(int(entry.name))
     return total / os.sysconf("SC_CLK_TCK")
 
 
