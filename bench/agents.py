@@ -40,16 +40,15 @@ from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus,
 from events.publish import publish
 
 from .data import bench_source, clean_slate
-from .http_load import cpu_ticks, tree_cpu_seconds
+from .http_load import database_cpu_by_backend, tree_cpu_seconds
 from .measure import Measured
 from .reference_tasks import DONE_KEY
-from .services import ROOT, BenchError, WorkerProcess, free_port, wait_until
+from .services import ROOT, BenchError, WorkerProcess, free_port, wait_for_count, wait_until
 
 AGENT_TYPE = "test.agent.wait"
 AGENT_QUEUE = "agents-wait"
 MODEL_DELAY = 1.0  # seconds the stub makes every model call wait
 WORKER_APP_NAME = "switchyard-bench-worker"
-POLL = 0.02
 
 
 def say(message: str) -> None:
@@ -113,21 +112,6 @@ class AgentRun:
     db_cpu_ms: list[float] = field(default_factory=list)
 
 
-def database_cpu_by_backend(db_name: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving ``db_name`` now, by pid."""
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
-            found[int(entry.name)] = cpu_ticks(int(entry.name)) / os.sysconf("SC_CLK_TCK")
-    return found
-
-
 def database_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU the backends used between two readings. A backend that exited in between is not
     counted (its last figures are gone), so this is a lower bound."""
@@ -181,22 +165,12 @@ def worker_env(stub: StubModel) -> dict[str, str]:
     }
 
 
-def _wait(count: object, n: int, worker: WorkerProcess, what: str) -> None:
-    assert callable(count)
-    deadline = time.monotonic() + max(120.0, n * 0.5)
-    while count() < n:
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out waiting for {n} {what}; {count()} done")
-        worker.check_alive()
-        time.sleep(POLL)
-
-
 def bare(n: int, worker: WorkerProcess, broker: redis.Redis) -> float:
     broker.delete(DONE_KEY)
     start = time.perf_counter()
     for i in range(n):
         app.send_task("bench.bare_agent_call", args=(i,), queue=AGENT_QUEUE)
-    _wait(lambda: int(broker.get(DONE_KEY) or 0), n, worker, "bare agent calls")
+    wait_for_count(lambda: int(broker.get(DONE_KEY) or 0), n, worker, "bare agent calls", least=120)
     return time.perf_counter() - start
 
 
@@ -219,7 +193,7 @@ def pipeline(
         transaction.on_commit(lambda: committed.append(time.perf_counter()))
         for i in range(n):
             publish(source=source, type=AGENT_TYPE, payload={"n": i}, external_id=f"{tag}-{i}")
-    _wait(_succeeded, n, worker, "agent deliveries to succeed")
+    wait_for_count(_succeeded, n, worker, "agent deliveries to succeed", least=120)
     elapsed = time.perf_counter() - committed[0]
     calls = stub.stats()["answered"] - answered
     _check(n, calls)

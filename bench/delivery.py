@@ -10,7 +10,6 @@ per delivery on top of a bare Celery task. Import only after Django is set up.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -25,11 +24,10 @@ from events.publish import publish
 from .data import DELIVERY_TYPE, NOOP_TYPE, bench_source, clean_slate, payload, test_model
 from .measure import Comparison, Memory
 from .reference_tasks import NOOP_DONE_KEY
-from .services import BenchError, WorkerProcess, tree_rss_kib
+from .services import BenchError, WorkerProcess, tree_rss_kib, wait_for_count
 
 QUEUE = "chaos"
 NOOP_TASK = "celery.accumulate"
-POLL = 0.02  # seconds between completion checks; small against runs of seconds
 
 
 @dataclass
@@ -43,16 +41,6 @@ class DeliveryResults:
 
 def say(message: str) -> None:
     print(f"  {message}", flush=True)
-
-
-def _wait_for(count: Callable[[], int], n: int, worker: WorkerProcess, what: str) -> None:
-    """Poll the database until ``count()`` reaches ``n``; bounded, and fails if the worker died."""
-    deadline = time.monotonic() + max(60.0, n * 0.5)
-    while count() < n:
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out waiting for {n} {what}; {count()} done")
-        worker.check_alive()
-        time.sleep(POLL)
 
 
 def _noop_results() -> int:
@@ -76,7 +64,7 @@ def noop_tasks(n: int, worker: WorkerProcess, broker: redis.Redis) -> float:
     start = time.perf_counter()
     for _ in range(n):
         app.send_task(NOOP_TASK, queue=QUEUE)
-    _wait_for(_noop_results, n, worker, "no-op task results")
+    wait_for_count(_noop_results, n, worker, "no-op task results")
     return time.perf_counter() - start
 
 
@@ -88,7 +76,7 @@ def bare_noops(n: int, worker: WorkerProcess, broker: redis.Redis) -> float:
     start = time.perf_counter()
     for _ in range(n):
         app.send_task("bench.bare_noop", queue=QUEUE)
-    _wait_for(lambda: int(broker.get(NOOP_DONE_KEY) or 0), n, worker, "bare no-op tasks")
+    wait_for_count(lambda: int(broker.get(NOOP_DONE_KEY) or 0), n, worker, "bare no-op tasks")
     return time.perf_counter() - start
 
 
@@ -110,7 +98,7 @@ def pipeline(
         transaction.on_commit(lambda: committed.append(time.perf_counter()))
         for i in range(n):
             publish(source=source, type=type, payload=payload(i), external_id=f"{prefix}-{i}")
-    _wait_for(_succeeded_deliveries, n, worker, "deliveries to succeed")
+    wait_for_count(_succeeded_deliveries, n, worker, "deliveries to succeed")
     elapsed = time.perf_counter() - committed[0]
     _check_final_states(n, with_effects=type == DELIVERY_TYPE)
     return elapsed

@@ -118,9 +118,10 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
 
 
-def database_cpu_seconds(db_name: str) -> float:
-    """CPU of the PostgreSQL backends serving ``db_name`` (by their process title)."""
-    total = 0
+def database_cpu_by_backend(db_name: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``db_name`` now (by its process title),
+    by pid."""
+    found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -129,8 +130,13 @@ def database_cpu_seconds(db_name: str) -> float:
         except OSError:
             continue
         if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
-            total += cpu_ticks(int(entry.name))
-    return total / os.sysconf("SC_CLK_TCK")
+            found[int(entry.name)] = cpu_ticks(int(entry.name)) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def database_cpu_seconds(db_name: str) -> float:
+    """CPU of the PostgreSQL backends serving ``db_name``, all together."""
+    return sum(database_cpu_by_backend(db_name).values())
 
 
 class Server:

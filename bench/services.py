@@ -117,6 +117,19 @@ class ScratchDatabase:
 # --- Celery worker ----------------------------------------------------------------------------
 
 
+def wait_for_count(
+    count: Callable[[], int], n: int, worker: WorkerProcess, what: str, *, least: float = 60.0
+) -> None:
+    """Poll until ``count()`` reaches ``n`` (every 20 ms, short against runs of seconds);
+    bounded (``least`` seconds, or half a second per item), and fails if the worker died."""
+    deadline = time.monotonic() + max(least, n * 0.5)
+    while count() < n:
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out waiting for {n} {what}; {count()} done")
+        worker.check_alive()
+        time.sleep(0.02)
+
+
 class WorkerProcess:
     """`celery -A agents_project worker`, as the Procfile runs it, on the run's database and Redis.
 
