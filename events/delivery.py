@@ -141,7 +141,8 @@ def claim(
 
     The event's row lock is taken first, so the delivery read after it is current (every
     transition takes that lock before changing a delivery); the claim itself is still a
-    conditional update. Seven statements on the common path, in one short transaction.
+    conditional update. On the common path: lock, fetch, update, Attempt insert, the event's
+    status (count, and a write when it changes), in one short transaction.
     """
     now = timezone.now()
     grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
