@@ -33,7 +33,7 @@ from .agent_models import RunSettings
 from .approvals import requester
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
-from .status import lock_event, refresh_event_status
+from .status import lock_event, settle_event_status
 from .traces import recorder, sanitiser_for
 
 log = logging.getLogger("switchyard.pipeline")
@@ -117,8 +117,8 @@ class Claim:
 _claimable_waiting = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
 
 
-def _lock_for(delivery_id: int) -> str | None:
-    """Lock the event of ``delivery_id`` (one statement); its status, or None if it is gone."""
+def _lock_for(delivery_id: int) -> bool:
+    """Lock the event of ``delivery_id`` (one statement); False if it is gone."""
     lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -127,7 +127,7 @@ def _lock_for(delivery_id: int) -> str | None:
             [delivery_id],
         )
         row = cursor.fetchone()
-    return row[0] if row else None
+    return row is not None
 
 
 def claim(
@@ -142,13 +142,13 @@ def claim(
     The event's row lock is taken first, so the delivery read after it is current (every
     transition takes that lock before changing a delivery); the claim itself is still a
     conditional update. On the common path: lock, fetch, update, Attempt insert, the event's
-    status (count, and a write when it changes), in one short transaction.
+    status (one UPDATE that writes only a change), in one short transaction.
     """
     now = timezone.now()
     grace = timedelta(seconds=settings.SWITCHYARD_SWEEP_GRACE)
     with transaction.atomic():
-        event_status = _lock_for(delivery_id)
-        delivery = rows.fetch_delivery(delivery_id) if event_status is not None else None
+        locked = _lock_for(delivery_id)
+        delivery = rows.fetch_delivery(delivery_id) if locked else None
         if delivery is None:
             log.warning("delivery %s no longer exists; message dropped", delivery_id)
             return Outcome(delivery_id, "noop")
@@ -185,7 +185,7 @@ def claim(
                     error_class="WorkerLost",
                     last_error="the worker running the last attempt was lost",
                 )
-                refresh_event_status(delivery.event_id, event_status)
+                settle_event_status(delivery.event_id)
                 return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
 
         # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
@@ -202,7 +202,7 @@ def claim(
                 error_class="Stale",
                 last_error=f"event older than the route's stale_after of {rs.stale_after} s",
             )
-            refresh_event_status(delivery.event_id, event_status)
+            settle_event_status(delivery.event_id)
             return Outcome(delivery_id, DeliveryStatus.SKIPPED)
 
         lease = max(float(rs.time_limit), float(message_time_limit or 0))
@@ -237,7 +237,7 @@ def claim(
         delivery.attempts += 1
         delivery.total_attempts += 1
         attempt_id = rows.insert_attempt(delivery, delivery.total_attempts, now, worker[:200])
-        refresh_event_status(delivery.event_id, event_status)
+        settle_event_status(delivery.event_id)
     return Claim(
         delivery=delivery,
         number=delivery.total_attempts,
@@ -422,7 +422,7 @@ def succeed(
     delivery = claimed.delivery
     now = timezone.now()
     with transaction.atomic():
-        event_status = lock_event(delivery.event_id)
+        lock_event(delivery.event_id)
         won = rows.update(
             Delivery,
             "id = %s AND status = %s AND total_attempts = %s",
@@ -462,7 +462,7 @@ def succeed(
                     partition_key=item.partition_key or delivery.event.partition_key or None,
                     emitted_by=delivery,
                 )
-        refresh_event_status(delivery.event_id, event_status)
+        settle_event_status(delivery.event_id)
     log.info(
         "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
     )
@@ -497,7 +497,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
                 claimed.attempts, rs.backoff_base, rs.backoff_max, rs.backoff_jitter
             )
     with transaction.atomic():
-        event_status = lock_event(delivery.event_id)
+        lock_event(delivery.event_id)
         fields: dict[str, Any] = {
             "status": status,
             "lease_expires_at": None,
@@ -533,7 +533,7 @@ def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Ou
             traceback=traceback[-MAX_TRACEBACK:],
             retry_delay=delay,
         )
-        refresh_event_status(delivery.event_id, event_status)
+        settle_event_status(delivery.event_id)
     if status == DeliveryStatus.DEAD_LETTERED:
         why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
         log.warning(

@@ -94,3 +94,32 @@ def refresh_event_status(event_id: uuid.UUID | str, current: str | None = None) 
         {"status": status, "status_changed_at": timezone.now()},
     )
     return status
+
+
+# derive_status() in SQL, over the event's deliveries, as one UPDATE that writes only a change:
+# a delivery's transition settles its event's status in one statement. It runs under the
+# event's lock, taken by an earlier statement of the same transaction, so in READ COMMITTED it
+# sees every delivery as it now is. tests/pipeline/test_rows.py checks it against derive_status.
+_SETTLE_SQL = (
+    "UPDATE {events} SET status = s.new, status_changed_at = %s FROM (SELECT CASE "
+    "WHEN count(*) = 0 THEN 'ignored' "
+    "WHEN count(*) FILTER (WHERE status = 'retrying') > 0 THEN 'failed' "
+    "WHEN count(*) FILTER (WHERE status IN ('pending', 'running')) > 0 THEN CASE "
+    "WHEN count(*) FILTER (WHERE total_attempts > 0 OR status <> 'pending') > 0 "
+    "THEN 'processing' ELSE 'received' END "
+    "WHEN count(*) FILTER (WHERE status = 'dead_lettered') > 0 THEN 'dead_lettered' "
+    "ELSE 'processed' END AS new FROM {deliveries} WHERE event_id = %s) s "
+    "WHERE {events}.id = %s AND {events}.status <> s.new"
+)
+
+
+def settle_event_status(event_id: uuid.UUID | str) -> None:
+    """``refresh_event_status`` in one statement, for a caller holding the event's lock."""
+    quote = connection.ops.quote_name
+    sql = _SETTLE_SQL.format(
+        events=quote(Event._meta.db_table), deliveries=quote(Delivery._meta.db_table)
+    )
+    pk = _event_pk(event_id)
+    now = Event._meta.get_field("status_changed_at").get_db_prep_save(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, pk, pk])

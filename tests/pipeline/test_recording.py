@@ -80,22 +80,23 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # would take the delivery first)
     monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    real = delivery_module.refresh_event_status
+    real = delivery_module.settle_event_status
     calls = {"n": 0}
 
-    def drops_once(event_id: object, current: object = None) -> object:
+    def drops_once(event_id: object) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the first call is the claim's, the second the success's
             raise OperationalError("server closed the connection unexpectedly")
-        return real(event_id, current)  # type: ignore[arg-type]
+        real(event_id)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(delivery_module, "refresh_event_status", drops_once)
+    monkeypatch.setattr(delivery_module, "settle_event_status", drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
 
     # when the delivery runs
     outcome = execute(delivery.id)
 
     # then the success is recorded on the second try, and the handler ran once
+    assert calls["n"] == 3
     assert outcome.status == "succeeded"
     delivery.refresh_from_db()
     assert (delivery.status, delivery.total_attempts) == ("succeeded", 1)

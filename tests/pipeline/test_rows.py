@@ -113,3 +113,59 @@ def test_event_status_is_written_only_when_it_changes(delivery: Delivery) -> Non
     event.refresh_from_db()
     assert (same, changed, event.status) == ("received", "processed", "processed")
     assert event.status_changed_at > stamp
+
+
+STATES = [
+    ("pending", 0),
+    ("pending", 2),  # requeued: pending again, but it has run before
+    ("running", 1),
+    ("retrying", 1),
+    ("succeeded", 1),
+    ("skipped", 0),
+    ("dead_lettered", 3),
+]
+
+
+@pytest.mark.parametrize("first", STATES)
+@pytest.mark.parametrize("second", [None, *STATES])
+def test_settle_in_sql_derives_what_derive_status_derives(
+    routes: None,
+    monkeypatch: pytest.MonkeyPatch,
+    first: tuple[str, int],
+    second: tuple[str, int] | None,
+) -> None:
+    from collections import Counter
+
+    from events import publish as publish_module
+    from events.status import derive_status, lock_event, settle_event_status
+
+    # given an event with one or two deliveries in these states
+    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    source = Source.objects.create(slug="settle", kind="api")
+    kind = "test.noop" if second is None else "scenario.reservation.cancelled"
+    event = publish(source=source, type=kind, payload={}).event
+    states = [first] if second is None else [first, second]
+    for delivery, (status, total) in zip(
+        Delivery.objects.filter(event=event).order_by("id"), states, strict=True
+    ):
+        Delivery.objects.filter(id=delivery.id).update(status=status, total_attempts=total)
+
+    # when a transition settles the event's status in SQL, under the event's lock
+    lock_event(event.id)
+    settle_event_status(event.id)
+
+    # then it is what the Python rules give
+    started = any(total > 0 or status != "pending" for status, total in states)
+    expected = derive_status(Counter(status for status, _ in states), started)
+    assert Event.objects.get(id=event.id).status == expected
+
+
+def test_settle_writes_nothing_when_the_status_holds(delivery: Delivery) -> None:
+    from events.status import settle_event_status
+
+    before = Event.objects.get(id=delivery.event_id)
+
+    settle_event_status(delivery.event_id)
+
+    after = Event.objects.get(id=delivery.event_id)
+    assert (after.status, after.status_changed_at) == ("received", before.status_changed_at)
