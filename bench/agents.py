@@ -15,6 +15,9 @@ stand-in answering every request after a fixed delay:
 
 During each candidate run the benchmark samples ``pg_stat_activity`` for the worker's
 connections (its ``application_name``) and reports the peak against the pool's size.
+``BENCH_AGENTS_POOL`` names another Celery pool for the worker (default ``threads``, the
+Procfile's), for trying one side by side.
+
 Import only after Django is set up.
 """
 
@@ -232,7 +235,7 @@ def run(
             worker = WorkerProcess(
                 queues=AGENT_QUEUE,
                 log_path=workdir / f"agents-worker-c{concurrency}.log",
-                pool="threads",
+                pool=os.environ.get("BENCH_AGENTS_POOL", "threads"),
                 concurrency=concurrency,
                 env=worker_env(stub),
                 include="bench.reference_tasks",
