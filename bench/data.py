@@ -61,10 +61,11 @@ def bench_source() -> Source:
 
 def check_routes() -> None:
     """The benchmarks assume this fan-out; say so loudly if the test handlers changed."""
-    ingest = matching_routes(INGEST_TYPE, payload(0))
+    source = bench_source()
+    ingest = matching_routes(INGEST_TYPE, payload(0), source=source)
     if len(ingest) != 2:
         raise BenchError(f"{INGEST_TYPE} should match 2 routes, matched {len(ingest)}")
-    chaos = matching_routes(DELIVERY_TYPE, payload(0))
+    chaos = matching_routes(DELIVERY_TYPE, payload(0), source=source)
     if [(r.handler, r.queue) for r in chaos] != [("test.chaos", "chaos")]:
         raise BenchError(f"{DELIVERY_TYPE} should match only test.chaos on queue chaos")
 

@@ -121,7 +121,14 @@ def _last_attempt(ctx: HandlerContext) -> bool:
     return delivery is not None and delivery.attempts >= route_settings(delivery).max_attempts
 
 
-@handler(EXECUTOR, on=[APPROVED_TYPE], max_attempts=5, time_limit=120, backoff_base=5.0)
+@handler(
+    EXECUTOR,
+    on=[APPROVED_TYPE],
+    sources=["internal"],  # published by approve() only
+    max_attempts=5,
+    time_limit=120,
+    backoff_base=5.0,
+)
 def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
     """Carry out an approved write, once, with the key the agent's run derived."""
     payload = ctx.event.payload if isinstance(ctx.event.payload, dict) else {}

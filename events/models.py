@@ -85,7 +85,8 @@ class Event(models.Model):
 
 
 class Route(models.Model):
-    """Sends events whose type matches a glob (and payload a filter) to a handler."""
+    """Sends events whose type matches a glob (and payload a filter), from the sources it
+    accepts, to a handler."""
 
     name = models.CharField(max_length=200, unique=True)
     event_type = models.CharField(
@@ -95,6 +96,18 @@ class Route(models.Model):
         default=dict,
         blank=True,
         help_text='Optional. {"dotted.path": value or [values]}; every entry must match.',
+    )
+    # Neither set: events from any source. Either set: the event's source must be of one of
+    # the kinds or one of the slugs. A handler's own @handler(sources=...) applies on top.
+    source_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Source kinds this route takes events from, e.g. github. Empty: any.",
+    )
+    source_slugs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Sources (by slug) this route takes events from. Empty: any.",
     )
     handler = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True)
@@ -136,6 +149,12 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def accepts_source(self, kind: str, slug: str) -> bool:
+        """This route's own source rule (the handler's declaration is checked by routing)."""
+        if not self.source_kinds and not self.source_slugs:
+            return True
+        return kind in (self.source_kinds or ()) or slug in (self.source_slugs or ())
 
 
 class DeliveryStatus(models.TextChoices):

@@ -149,7 +149,7 @@ def publish(
     now = timezone.now()
     # From the per-process memo (events/lookups.py): known before the INSERT, so an event
     # nothing routes is stored as ignored at once rather than updated after.
-    routes = [] if ignored else matching_routes(type, payload, cached=True)
+    routes = [] if ignored else matching_routes(type, payload, source=source, cached=True)
     try:
         # One transaction and no savepoint: a duplicate fails the event INSERT, the first
         # statement, so rolling the whole block back loses nothing (inside a caller's

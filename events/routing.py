@@ -1,4 +1,5 @@
-"""Which handlers an event goes to: type globs, payload filters, and route sync from code."""
+"""Which handlers an event goes to: type globs, payload filters, the sources a route and its
+handler accept, and route sync from code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from handlers import registry
 
 from .lookups import Memo
-from .models import Route
+from .models import Route, Source
 
 log = logging.getLogger("switchyard.pipeline")
 
@@ -79,11 +80,32 @@ def _candidates(event_type: str, using: str) -> list[Route]:
     )
 
 
+def handler_accepts(handler_name: str, kind: str) -> bool:
+    """The handler's own @handler(sources=...) rule: a handler that acts on a provider's
+    resources takes events only from sources of that provider's kind, on any route."""
+    spec = registry.get(handler_name)
+    return spec is None or not spec.sources or kind in spec.sources
+
+
+def accepts(route: Route, source: Source) -> bool:
+    """Whether an event from ``source`` may go down ``route``: the route's rule and its
+    handler's."""
+    return route.accepts_source(source.kind, source.slug) and handler_accepts(
+        route.handler, source.kind
+    )
+
+
 def matching_routes(
-    event_type: str, payload: Any, *, using: str = "default", cached: bool = False
+    event_type: str,
+    payload: Any,
+    *,
+    source: Source,
+    using: str = "default",
+    cached: bool = False,
 ) -> list[Route]:
-    """Enabled routes for this event, at most one per handler (the first by name wins).
-    ``cached``: the route rows may be a few seconds old (publish() on the hot path)."""
+    """Enabled routes for this event from ``source``, at most one per handler (the first by
+    name that accepts it wins). ``cached``: the route rows may be a few seconds old (publish()
+    on the hot path)."""
     chosen: dict[str, Route] = {}
     if cached:
         candidates = (
@@ -94,8 +116,10 @@ def matching_routes(
     for route in candidates:
         if route.handler in chosen:
             continue
-        if fnmatchcase(event_type, route.event_type) and payload_matches(
-            payload, route.payload_filter
+        if (
+            fnmatchcase(event_type, route.event_type)
+            and accepts(route, source)
+            and payload_matches(payload, route.payload_filter)
         ):
             chosen[route.handler] = route
     return list(chosen.values())
@@ -126,6 +150,7 @@ def sync_routes(*, using: str = "default") -> list[Route]:
                     "backoff_max": spec.backoff_max,
                     "queue": spec.queue,
                     "stale_after": spec.stale_after,
+                    "source_kinds": list(spec.sources),
                 },
             )
             if was_created:

@@ -29,6 +29,8 @@ __all__ = [
 HandlerFn = Callable[[HandlerContext], "dict[str, Any] | None"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+# A source kind as Source.kind stores it (github, stripe, api, schedule, ...).
+KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class HandlerSpec:
     queue: str
     stale_after: int | None
     description: str
+    # The source kinds this handler may be given events from; empty: any source. The pipeline
+    # holds every route that names the handler to it, whatever the route says.
+    sources: tuple[str, ...] = ()
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -60,11 +65,17 @@ def handler(
     backoff_max: float = 600.0,
     queue: str = "default",
     stale_after: int | None = None,
+    sources: Iterable[str] = (),
 ) -> Callable[[HandlerFn], HandlerFn]:
     """Register ``fn(ctx) -> dict | None`` under ``name``.
 
     ``on`` lists event-type globs (``"github.pull_request.*"``); each becomes a Route row on
     ``migrate`` or ``manage.py sync_routes``, which operators may then tune in the admin.
+
+    ``sources`` lists the source kinds (``"github"``, ``"stripe"``, ``"schedule"``, ...) whose
+    events this handler may act on. A handler that reads or acts on a provider's resources
+    names that provider's kind, so an event of the same type published through the API (or any
+    other source) gets no delivery for it, on any route. Empty: events from any source.
     """
     if not NAME_RE.fullmatch(name):
         raise ValueError(f"handler name {name!r} must match {NAME_RE.pattern}")
@@ -73,6 +84,10 @@ def handler(
     if time_limit < 1:
         raise ValueError("time_limit must be at least 1 second")
     patterns = (on,) if isinstance(on, str) else tuple(on)
+    kinds = (sources,) if isinstance(sources, str) else tuple(sources)
+    for kind in kinds:
+        if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
+            raise ValueError(f"source kind {kind!r} must match {KIND_RE.pattern}")
 
     def register(fn: HandlerFn) -> HandlerFn:
         existing = _registry.get(name)
@@ -93,6 +108,7 @@ def handler(
             queue=queue,
             stale_after=stale_after,
             description=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
+            sources=kinds,
         )
         return fn
 

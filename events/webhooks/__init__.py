@@ -25,6 +25,7 @@ NON_WEBHOOK_KINDS = {
     "internal": "follow-ups emitted by handlers",
     "folder": "files landing in a folder (manage.py watch_folder)",
     "stream": "entries of a Redis Stream (manage.py consume_stream)",
+    "schedule": "ticks of the schedules (Celery Beat)",
 }
 
 

@@ -19,7 +19,13 @@ from handlers.registry import handler
 WINDOW = timedelta(hours=1)
 
 
-@handler("metrics-check", on=["schedule.metrics-check"], max_attempts=3, time_limit=60)
+@handler(
+    "metrics-check",
+    on=["schedule.metrics-check"],
+    sources=["schedule"],
+    max_attempts=3,
+    time_limit=60,
+)
 def metrics_check(ctx: HandlerContext) -> dict[str, Any]:
     """Count the last hour's events by status, and dead letters."""
     end = datetime.fromisoformat(ctx.event.received_at)

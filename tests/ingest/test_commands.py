@@ -206,7 +206,7 @@ def test_create_source_disabled(db: None) -> None:
         pytest.param(
             ["--slug=github", "--kind=smtp", "--secret=s"],
             "--kind 'smtp' is not one of: "
-            "api, folder, github, hmac, internal, slack, standard_webhooks, stream, stripe",
+            "api, folder, github, hmac, internal, schedule, slack, standard_webhooks, stream, stripe",
             id="bad-kind",
         ),
         pytest.param(

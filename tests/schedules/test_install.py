@@ -14,6 +14,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from events.models import OverlapPolicy, SchedulePolicy
 from events.routing import matching_routes, sync_routes
+from events.schedules.ticks import schedules_source
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +94,9 @@ def test_a_same_named_task_of_another_kind_is_reported_not_replaced() -> None:
 
 
 def _listeners(etype: str) -> str:
-    handlers = ", ".join(route.handler for route in matching_routes(etype, {}))
+    handlers = ", ".join(
+        route.handler for route in matching_routes(etype, {}, source=schedules_source())
+    )
     return handlers or "none yet (add a route)"
 
 

@@ -1,4 +1,5 @@
-"""Routing: type globs, payload filters, one delivery per handler."""
+"""Routing: type globs, payload filters, the sources a route and its handler accept, one
+delivery per handler."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from events.models import Route
+from events.models import Route, Source
 from events.routing import matching_routes, payload_matches
+from handlers import registry
 
 PAYLOAD = {
     "action": "opened",
@@ -53,6 +55,11 @@ def make(name: str, pattern: str, handler: str, **fields: Any) -> Route:
     return Route.objects.create(name=name, event_type=pattern, handler=handler, **fields)
 
 
+def api() -> Source:
+    source, _ = Source.objects.get_or_create(slug="api", defaults={"kind": "api"})
+    return source
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("pattern", "event_type", "expected"),
@@ -71,7 +78,9 @@ def make(name: str, pattern: str, handler: str, **fields: Any) -> Route:
 def test_type_glob(pattern: str, event_type: str, expected: bool) -> None:
     Route.objects.all().delete()
     make("r", pattern, "h")
-    assert [r.name for r in matching_routes(event_type, {})] == (["r"] if expected else [])
+    assert [r.name for r in matching_routes(event_type, {}, source=api())] == (
+        ["r"] if expected else []
+    )
 
 
 @pytest.mark.django_db
@@ -83,7 +92,7 @@ def test_one_route_per_handler_even_if_several_match() -> None:
     make("c", "order.*", "h.two", payload_filter={"total": 5})
     make("d", "order.*", "h.three", enabled=False)
     # when
-    chosen = matching_routes("order.created", {"total": 5})
+    chosen = matching_routes("order.created", {"total": 5}, source=api())
     # then the first route by name wins for h.one
     assert [(r.name, r.handler) for r in chosen] == [("a-first", "h.one"), ("c", "h.two")]
 
@@ -93,7 +102,7 @@ def test_a_handler_whose_first_route_does_not_match_falls_back_to_the_next() -> 
     Route.objects.all().delete()
     make("a", "order.*", "h.one", payload_filter={"total": 99})
     make("b", "order.*", "h.one")
-    assert [r.name for r in matching_routes("order.created", {"total": 5})] == ["b"]
+    assert [r.name for r in matching_routes("order.created", {"total": 5}, source=api())] == ["b"]
 
 
 PATTERNS = [
@@ -137,4 +146,65 @@ def test_the_sql_prefilter_never_loses_a_route_python_would_match() -> None:
         make(f"r{n:02d}", pattern, f"h{n:02d}")
     for event_type in TYPES:
         expected = [f"r{n:02d}" for n, p in enumerate(PATTERNS) if fnmatchcase(event_type, p)]
-        assert [r.name for r in matching_routes(event_type, {})] == expected, event_type
+        assert [r.name for r in matching_routes(event_type, {}, source=api())] == expected, (
+            event_type
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kinds", "slugs", "source", "expected"),
+    [
+        pytest.param([], [], ("gh", "github"), True, id="no-rule-takes-any-source"),
+        pytest.param(["github"], [], ("gh", "github"), True, id="kind-listed"),
+        pytest.param(["github"], [], ("api", "api"), False, id="kind-not-listed"),
+        pytest.param([], ["gh"], ("gh", "github"), True, id="slug-listed"),
+        pytest.param([], ["gh"], ("gh2", "github"), False, id="slug-not-listed"),
+        pytest.param(["stripe"], ["gh"], ("gh", "github"), True, id="slug-or-kind"),
+        pytest.param(["stripe"], ["gh"], ("api", "api"), False, id="neither"),
+    ],
+)
+def test_a_route_takes_events_only_from_the_sources_it_names(
+    kinds: list[str], slugs: list[str], source: tuple[str, str], expected: bool
+) -> None:
+    Route.objects.all().delete()
+    make("r", "order.*", "h", source_kinds=kinds, source_slugs=slugs)
+    slug, kind = source
+    origin = Source.objects.create(slug=slug, kind=kind)
+    chosen = matching_routes("order.created", {}, source=origin)
+    assert [r.name for r in chosen] == (["r"] if expected else [])
+
+
+@pytest.fixture
+def github_only_handler() -> Any:
+    name = "test.github_only"
+    registry.handler(name, sources=["github"])(lambda ctx: None)
+    yield name
+    registry._registry.pop(name, None)
+
+
+@pytest.mark.django_db
+def test_a_handler_that_names_its_source_kinds_is_held_to_them_on_any_route(
+    github_only_handler: str,
+) -> None:
+    # given a route of an operator's own that takes any source, to a GitHub-only handler
+    Route.objects.all().delete()
+    make("r", "github.pull_request.*", github_only_handler)
+    gh = Source.objects.create(slug="gh", kind="github")
+    # then only the GitHub source's events reach it
+    assert matching_routes("github.pull_request.opened", {}, source=api()) == []
+    assert [r.name for r in matching_routes("github.pull_request.opened", {}, source=gh)] == ["r"]
+
+
+@pytest.mark.django_db
+def test_a_route_that_refuses_the_source_lets_the_handlers_next_route_take_it() -> None:
+    Route.objects.all().delete()
+    make("a", "order.*", "h.one", source_kinds=["github"])
+    make("b", "order.*", "h.one")
+    assert [r.name for r in matching_routes("order.created", {}, source=api())] == ["b"]
+
+
+def test_a_source_kind_that_is_not_a_kind_name_is_refused_at_registration() -> None:
+    with pytest.raises(ValueError, match="source kind 'GitHub!'"):
+        registry.handler("test.bad_sources", sources=["GitHub!"])
+    assert registry.get("test.bad_sources") is None

@@ -59,7 +59,9 @@ agent = Agent(
 )
 
 
-@handler(HANDLER, on=["schedule.daily-briefing"], max_attempts=3, time_limit=180)
+@handler(
+    HANDLER, on=["schedule.daily-briefing"], sources=["schedule"], max_attempts=3, time_limit=180
+)
 def daily_briefing(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise the pipeline's last 24 hours for the people on call."""
     hours = window_hours(ctx)

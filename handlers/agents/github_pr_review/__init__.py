@@ -102,6 +102,7 @@ def pull_request_ref(payload: Any) -> api.PullRequestRef:
 @handler(
     NAME,
     on=["github.pull_request.opened", "github.pull_request.synchronize"],
+    sources=["github"],
     max_attempts=4,
     time_limit=300,
 )

@@ -50,6 +50,7 @@ def event_invoice_id(ctx: HandlerContext) -> str:
 @handler(
     HANDLER,
     on=["stripe.invoice.payment_failed"],
+    sources=["stripe"],
     max_attempts=4,
     time_limit=180,
     backoff_base=10.0,

@@ -18,7 +18,15 @@ from django.utils.html import escape
 
 from events.approvals import EXECUTOR, approve, reject
 from events.delivery import execute
-from events.models import Approval, ApprovalStatus, Delivery, DeliveryStatus, Source, Step
+from events.models import (
+    Approval,
+    ApprovalStatus,
+    Delivery,
+    DeliveryStatus,
+    Route,
+    Source,
+    Step,
+)
 from events.publish import publish
 from events.recovery import requeue
 from events.webhooks.stripe import sign
@@ -312,13 +320,24 @@ def test_the_send_tool_refuses_an_unknown_invoice(stripe_source: Source) -> None
     assert mail.outbox == []
 
 
-def test_an_unverified_event_is_skipped_without_calling_the_model(
-    fake_api: FakeMessagesAPI, stripe_source: Source
-) -> None:
+def test_an_api_event_of_the_stripe_type_gets_no_recovery_delivery(stripe_source: Source) -> None:
     api = Source.objects.create(slug="api", kind="api")
     event = publish(source=api, type="stripe.invoice.payment_failed", payload=stripe_event()).event
 
-    delivery = run(Delivery.objects.get(event=event, handler="payments.recovery"))
+    assert not Delivery.objects.filter(event=event, handler="payments.recovery").exists()
+
+
+def test_an_unverified_event_given_to_the_handler_anyway_is_skipped_without_calling_the_model(
+    fake_api: FakeMessagesAPI, stripe_source: Source
+) -> None:
+    """The handler's own check, behind routing's: a delivery made by hand for an API event
+    (routing would make none) finds no Stripe-verified event for the invoice."""
+    api = Source.objects.create(slug="api", kind="api")
+    event = publish(source=api, type="stripe.invoice.payment_failed", payload=stripe_event()).event
+    route = Route.objects.get(handler="payments.recovery")
+    made = Delivery.objects.create(event=event, route=route, handler=route.handler)
+
+    delivery = run(made)
 
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert delivery.outcome == {
