@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from handlers import registry
+
 from ..models import Route, Source
 from ..webhooks import get_kind
 from .common import breakable
@@ -85,6 +87,7 @@ class RouteAdmin(admin.ModelAdmin):
     list_display = (
         "pattern",
         "handler_name",
+        "sources",
         "enabled",
         "managed",
         "max_attempts",
@@ -95,9 +98,10 @@ class RouteAdmin(admin.ModelAdmin):
     list_editable = ("enabled",)
     list_filter = ("enabled", "managed", "handler")
     search_fields = ("name", "event_type", "handler")
-    readonly_fields = ("managed", "created_at", "updated_at")
+    readonly_fields = ("managed", "handler_sources", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "event_type", "payload_filter", "handler", "enabled")}),
+        ("Sources", {"fields": ("source_kinds", "source_slugs", "handler_sources")}),
         (
             "Retries and timing",
             {
@@ -122,3 +126,23 @@ class RouteAdmin(admin.ModelAdmin):
     @admin.display(description="handler", ordering="handler")
     def handler_name(self, obj: Route) -> SafeString:
         return breakable(obj.handler)
+
+    @admin.display(description="sources")
+    def sources(self, obj: Route) -> str:
+        """What the route takes events from: its own rule, narrowed by its handler's."""
+        own = [*(obj.source_kinds or ()), *(obj.source_slugs or ())]
+        spec = registry.get(obj.handler)
+        held = list(spec.sources) if spec is not None else []
+        if own and held:
+            return f"{', '.join(own)} (handler: {', '.join(held)} only)"
+        return ", ".join(own or held) or "any"
+
+    @admin.display(description="handler accepts")
+    def handler_sources(self, obj: Route) -> str:
+        spec = registry.get(obj.handler) if obj is not None and obj.handler else None
+        if spec is None or not spec.sources:
+            return "events from any source"
+        return (
+            f"only events from {', '.join(spec.sources)} sources, whatever this route says "
+            "(declared by the handler)"
+        )

@@ -108,6 +108,21 @@ class SourceForm(forms.ModelForm):
 
 class RouteForm(forms.ModelForm):
     handler = forms.ChoiceField(choices=())
+    source_kinds = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Source kinds",
+        help_text="Take events only from sources of these kinds. None ticked, and no source "
+        "below: events from any source (within what the handler accepts).",
+    )
+    source_slugs = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Sources",
+        help_text="Take events from these sources too, whatever their kind.",
+    )
 
     class Meta:
         model = Route
@@ -116,6 +131,8 @@ class RouteForm(forms.ModelForm):
             "event_type",
             "payload_filter",
             "handler",
+            "source_kinds",
+            "source_slugs",
             "enabled",
             "max_attempts",
             "backoff_base",
@@ -141,6 +158,15 @@ class RouteForm(forms.ModelForm):
             (spec.name, f"{spec.name}: {spec.description}" if spec.description else spec.name)
             for spec in registry.all_handlers()
         ]
+        kinds_field = self.fields["source_kinds"]
+        assert isinstance(kinds_field, forms.MultipleChoiceField)
+        kinds_field.choices = [(name, name) for name in all_kind_names()]
+        slugs_field = self.fields["source_slugs"]
+        assert isinstance(slugs_field, forms.MultipleChoiceField)
+        # Every source, and any slug the route names whose source is gone, so it can be unticked.
+        slugs = set(Source.objects.values_list("slug", flat=True))
+        slugs.update(self.instance.source_slugs or ())
+        slugs_field.choices = [(slug, slug) for slug in sorted(slugs)]
 
     def clean_payload_filter(self) -> dict[str, Any]:
         value = self.cleaned_data.get("payload_filter")
@@ -188,8 +214,33 @@ class RouteForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
+        self._check_sources_against_handler()
         base = self.cleaned_data.get("backoff_base")
         cap = self.cleaned_data.get("backoff_max")
         if base is not None and cap is not None and cap < base:
             self.add_error("backoff_max", "Must not be less than the backoff base.")
         return cleaned
+
+    def _check_sources_against_handler(self) -> None:
+        """A handler that names its source kinds is held to them on every route: say so here
+        rather than save a route whose other sources would silently get nothing."""
+        spec = registry.get(self.cleaned_data.get("handler") or "")
+        if spec is None or not spec.sources:
+            return
+        allowed = ", ".join(spec.sources)
+        foreign = [k for k in self.cleaned_data.get("source_kinds") or () if k not in spec.sources]
+        if foreign:
+            self.add_error(
+                "source_kinds",
+                f"{spec.name} takes events only from {allowed} sources; untick "
+                f"{', '.join(foreign)}.",
+            )
+        slugs = self.cleaned_data.get("source_slugs") or ()
+        kinds = dict(Source.objects.filter(slug__in=slugs).values_list("slug", "kind"))
+        foreign = [slug for slug in slugs if kinds.get(slug) not in spec.sources]
+        if foreign:
+            self.add_error(
+                "source_slugs",
+                f"{spec.name} takes events only from {allowed} sources; "
+                f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not one.",
+            )

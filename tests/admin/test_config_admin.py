@@ -369,6 +369,55 @@ def test_route_form_refuses_bad_input(
     assert (route.handler, route.time_limit, route.backoff_max) == ("test.rebook", 60, 600.0)
 
 
+def test_route_form_saves_the_sources_it_takes(admin_client: Client, route: Route) -> None:
+    Source.objects.create(slug="shop", kind="hmac")
+
+    response = admin_client.post(
+        reverse("admin:events_route_change", args=[route.pk]),
+        {**route_form(), "source_kinds": ["api", "hmac"], "source_slugs": ["shop"]},
+    )
+
+    assert response.status_code == 302
+    route.refresh_from_db()
+    assert (route.source_kinds, route.source_slugs) == (["api", "hmac"], ["shop"])
+    listed_sources = admin_client.get(ROUTES).context["cl"].model_admin.sources(route)
+    assert listed_sources == "api, hmac, shop"
+
+
+def test_route_form_refuses_sources_the_handler_does_not_accept(
+    admin_client: Client, route: Route
+) -> None:
+    Source.objects.create(slug="public-api", kind="api")
+    Source.objects.create(slug="gh", kind="github")
+    changes = route_form(handler="github.pr_review", event_type="github.pull_request.*")
+
+    response = admin_client.post(
+        reverse("admin:events_route_change", args=[route.pk]),
+        {**changes, "source_kinds": ["github", "api"], "source_slugs": ["gh", "public-api"]},
+    )
+
+    assert form_errors(response) == {
+        "source_kinds": ["github.pr_review takes events only from github sources; untick api."],
+        "source_slugs": [
+            "github.pr_review takes events only from github sources; public-api is not one."
+        ],
+    }
+    route.refresh_from_db()
+    assert (route.handler, route.source_kinds, route.source_slugs) == ("test.rebook", [], [])
+
+
+def test_the_route_page_says_what_its_handler_accepts(admin_client: Client, routes: None) -> None:
+    managed = Route.objects.get(handler="github.pr_review", event_type="github.pull_request.opened")
+
+    page = admin_client.get(reverse("admin:events_route_change", args=[managed.pk]))
+    listed_sources = admin_client.get(ROUTES).context["cl"].model_admin.sources(managed)
+
+    form = page.context["adminform"].form
+    assert form.initial["source_kinds"] == ["github"]
+    assert "only events from github sources, whatever this route says" in page.content.decode()
+    assert listed_sources == "github (handler: github only)"
+
+
 def test_enabled_is_editable_in_the_route_list(admin_client: Client, route: Route) -> None:
     # given a route whose handler is no longer registered: it can still be switched off
     Route.objects.filter(pk=route.pk).update(handler="retired.handler")

@@ -205,8 +205,8 @@ def test_create_source_disabled(db: None) -> None:
     [
         pytest.param(
             ["--slug=github", "--kind=smtp", "--secret=s"],
-            "--kind 'smtp' is not one of: "
-            "api, folder, github, hmac, internal, schedule, slack, standard_webhooks, stream, stripe",
+            "--kind 'smtp' is not one of: api, folder, github, hmac, internal, schedule, "
+            "slack, standard_webhooks, stream, stripe",
             id="bad-kind",
         ),
         pytest.param(
