@@ -1,7 +1,8 @@
 """GitHub PR reviewer: a risk assessment and review checklist for each opened or updated PR.
 
 With ``SWITCHYARD_GITHUB_TOKEN`` set it reads the changed files and diffs through the GitHub
-API and the handler posts the review as a PR comment, once per delivery (comment.py);
+API and the handler posts the review as a PR comment, once per pull request head commit
+(comment.py), however many events or deliveries describe that commit;
 without one it reviews from the webhook payload and the comment is only in the outcome.
 See docs/agents.md ("GitHub PR reviewer").
 """
@@ -79,11 +80,15 @@ reviewer = Agent(
 
 
 def pull_request_ref(payload: Any) -> api.PullRequestRef:
-    """The event's pull request; PermanentError if the payload does not name one."""
+    """The event's pull request and head commit; PermanentError if the payload does not name
+    them. The event comes from a github source (``sources=["github"]``), so its signature was
+    checked: these are GitHub's words, not a publisher's."""
     repository = payload.get("repository") if isinstance(payload, dict) else None
     pull = payload.get("pull_request") if isinstance(payload, dict) else None
     full_name = repository.get("full_name") if isinstance(repository, dict) else None
     number = pull.get("number") if isinstance(pull, dict) else None
+    head = pull.get("head") if isinstance(pull, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
     owner, _, repo = str(full_name or "").partition("/")
     if (
         not api.NAME_RE.fullmatch(owner)
@@ -91,12 +96,14 @@ def pull_request_ref(payload: Any) -> api.PullRequestRef:
         or not isinstance(number, int)
         or isinstance(number, bool)
         or number < 1
+        or not isinstance(sha, str)
+        or not api.SHA_RE.fullmatch(sha)
     ):
         raise PermanentError(
-            "the event names no pull request (repository.full_name 'owner/name' and "
-            "pull_request.number)"
+            "the event names no pull request (repository.full_name 'owner/name', "
+            "pull_request.number and pull_request.head.sha)"
         )
-    return api.PullRequestRef(owner=owner, repo=repo, number=number)
+    return api.PullRequestRef(owner=owner, repo=repo, number=number, head_sha=sha)
 
 
 @handler(
@@ -112,9 +119,7 @@ def review_pull_request(ctx: HandlerContext) -> dict[str, Any]:
     with tools.reviewing(pr):
         result = reviewer.run(ctx, prompt.INSTRUCTIONS)
     review = prompt.parse_answer(result.text)
-    body = comment.render(
-        review, idempotency_key=ctx.idempotency_key, provider=result.provider, model=result.model
-    )
+    body = comment.render(review, pr=pr, provider=result.provider, model=result.model)
     if result.provider == "offline":
         # Keyword rules are a demo of the flow, not a review to put in front of people.
         posted = {

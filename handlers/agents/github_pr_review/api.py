@@ -22,6 +22,8 @@ MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 API_VERSION = "2022-11-28"
 # What GitHub allows in an owner or repository name; anything else never reaches a URL.
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# A commit id: SHA-1 (40 hex digits) or, in SHA-256 repositories, 64.
+SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 class GitHubError(Exception):
@@ -54,10 +56,16 @@ class PullRequestRef:
     owner: str
     repo: str
     number: int
+    head_sha: str = ""  # the commit the pull request's head points at, as GitHub signed it
 
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.repo}"
+
+    @property
+    def head(self) -> str:
+        """``owner/repo#number@sha``: what one review comment is about."""
+        return f"{self.full_name}#{self.number}@{self.head_sha}"
 
     def path(self, tail: str) -> str:
         return f"/repos/{quote(self.owner, safe='')}/{quote(self.repo, safe='')}/{tail}"

@@ -1,12 +1,16 @@
-"""The review as a PR comment, and posting it once however often the delivery runs.
+"""The review as a PR comment, posted once per pull request head commit.
 
 The handler posts, never the model: the model has no write tool, so nothing in a pull
-request's text can make it post elsewhere or twice. Posting is idempotent twice over:
+request's text can make it post elsewhere or twice. The key is what the comment is about, the
+pull request and the commit its head points at (``owner/repo#number@sha``, from the signed
+webhook), not the event or the delivery: a second event for the same commit (an
+``opened`` and a ``synchronize``, two sources for one repository, a redelivery under a new id)
+posts nothing more. A new commit is a new review. Posting is idempotent twice over:
 
-- ``handlers.effects.once`` stores the result under the delivery's key, so a re-run after a
-  successful post makes no request at all;
-- the comment carries a hidden marker ``<!-- switchyard:<idempotency key> -->``, and the PR's
-  existing comments are searched for it before posting. That covers the window ``once``
+- ``handlers.effects.once`` stores the result under that key, so a re-run after a successful
+  post makes no request at all;
+- the comment carries a hidden marker ``<!-- switchyard:github.pr_review:<key> -->``, and the
+  PR's existing comments are searched for it before posting. That covers the window ``once``
   cannot: GitHub created the comment but the answer was lost (a 502, a timeout, a worker
   killed before the commit), so the retry finds the comment instead of posting another.
 """
@@ -24,8 +28,8 @@ from . import api
 MAX_COMMENT_PAGES = 10  # 1,000 comments: the marker is searched for in at most these
 
 
-def marker(idempotency_key: str) -> str:
-    return f"<!-- switchyard:{idempotency_key} -->"
+def marker(pr: api.PullRequestRef) -> str:
+    return f"<!-- switchyard:github.pr_review:{pr.head} -->"
 
 
 _MARKDOWN_LINK_CHARS = str.maketrans({c: f"\\{c}" for c in "[]()!"})
@@ -41,10 +45,10 @@ def _plain(text: str) -> str:
     return text.replace("@", "@\u200b")
 
 
-def render(review: dict[str, Any], *, idempotency_key: str, provider: str, model: str) -> str:
+def render(review: dict[str, Any], *, pr: api.PullRequestRef, provider: str, model: str) -> str:
     """The comment's markdown, starting with the marker."""
     lines = [
-        marker(idempotency_key),
+        marker(pr),
         f"### Automated review: risk **{review['risk']}**",
         "",
         _plain(review["summary"]),
@@ -65,16 +69,17 @@ def render(review: dict[str, Any], *, idempotency_key: str, provider: str, model
 
 
 def post(ctx: HandlerContext, pr: api.PullRequestRef, body: str) -> dict[str, Any]:
-    """Post ``body`` on the pull request once for this delivery.
+    """Post ``body`` on the pull request once for its head commit.
 
     Returns ``{"posted": True, "id", "url", "new"}``; ``new`` is false when an earlier run
-    posted it. Raises TransientError or PermanentError on a GitHub failure.
+    (of this delivery or another about the same commit) posted it. Raises TransientError or
+    PermanentError on a GitHub failure.
     """
-    key = f"github.pr_review.comment:{ctx.idempotency_key}"
+    key = f"github.pr_review.comment:{pr.head}"
     where = f"{pr.full_name}#{pr.number}"
 
     def act() -> dict[str, Any]:
-        existing = _find(pr, marker(ctx.idempotency_key))
+        existing = _find(pr, marker(pr))
         if existing is not None:
             ctx.logger.info("review comment %s is already on %s", existing["id"], where)
             return {"posted": True, **existing}

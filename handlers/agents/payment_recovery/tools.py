@@ -4,7 +4,9 @@
 (``invoices.find_failed_invoice``), so nothing the model writes, and nothing in a payload it
 read, can send the email anywhere else. It requires approval: during the run it only files an
 Approval with the drafted subject and body, and it sends when the approved action runs, once
-per idempotency key (``handlers.effects.once``).
+per invoice and payment attempt (``handlers.effects.once`` under ``recovery_key``): however
+many events describe one failure, and however many drafts of it are approved, the customer
+gets one email for it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def check_draft(subject: str, body: str) -> str | None:
 def from_address() -> str:
     """SWITCHYARD_RECOVERY_FROM, else DEFAULT_FROM_EMAIL."""
     return str(getattr(settings, "SWITCHYARD_RECOVERY_FROM", "") or settings.DEFAULT_FROM_EMAIL)
+
+
+def recovery_key(invoice: FailedInvoice) -> str:
+    """What one recovery email is about: the invoice and the payment attempt that failed, as
+    the newest Stripe-verified event for the invoice says, never as a run or an event does."""
+    return f"payments.recovery.email:{invoice.invoice_id}:attempt:{invoice.attempt_count}"
 
 
 def unknown_invoice(invoice_id: str) -> str:
@@ -109,23 +117,27 @@ def send_recovery_email(
         body: The plain-text body, at most 5000 characters.
     """
 
+    # Not ``idempotency_key`` (the approved run's): two approved drafts of one failure are
+    # two runs, and must still be one email.
+    invoice = find_failed_invoice(invoice_id)
+    if invoice is None:
+        raise PermanentError(f"recovery email refused: {unknown_invoice(invoice_id)}")
+    key = recovery_key(invoice)
+
     def act() -> dict[str, Any]:
         # Checked here, inside once(): an email already sent is reported as sent, even if the
         # invoice was paid after it.
         problem = check_draft(subject, body)
         if problem:
             raise PermanentError(f"recovery email refused: {problem}")
-        invoice = find_failed_invoice(invoice_id)
-        if invoice is None:
-            raise PermanentError(f"recovery email refused: {unknown_invoice(invoice_id)}")
         closed = closed_as(invoice_id)
         if closed:
             raise PermanentError(f"recovery email refused: invoice {invoice_id} is {closed}")
         if not invoice.customer_email:
             raise PermanentError(f"recovery email refused: invoice {invoice_id} has no email")
-        return send(invoice, subject, body, idempotency_key)
+        return send(invoice, subject, body, key)
 
-    result: dict[str, Any] = once(idempotency_key, act)
+    result: dict[str, Any] = once(key, act)
     return result
 
 

@@ -33,6 +33,8 @@ TOKEN = "ghp_canary0d9c1e57a4b2f8e6d3c0ffee"
 WEBHOOK_SECRET = "gh-webhook-secret-for-tests"
 DELIVERY_ID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 PR = "Codertocat/Hello-World/2"
+HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # the fixtures' pull_request.head.sha
+MARKER = f"<!-- switchyard:github.pr_review:Codertocat/Hello-World#2@{HEAD_SHA} -->"
 PATCH = "@@ -1 +1 @@\n-# Hello-World\n+# Hello-World, with more information"
 REVIEW = {
     "risk": "low",
@@ -67,12 +69,22 @@ def source(routes: None) -> Source:
     return Source.objects.create(slug="gh", kind="github", secrets=[WEBHOOK_SECRET])
 
 
-def post_webhook(client: Client, name: str = "pull_request.opened") -> Any:
+def post_webhook(
+    client: Client,
+    name: str = "pull_request.opened",
+    *,
+    delivery_id: str = DELIVERY_ID,
+    head_sha: str = HEAD_SHA,
+) -> Any:
     body = (FIXTURES / f"{name}.json").read_bytes()
+    if head_sha != HEAD_SHA:
+        document = json.loads(body)
+        document["pull_request"]["head"]["sha"] = head_sha
+        body = json.dumps(document).encode()
     headers = {
         "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body),
         "X-GitHub-Event": "pull_request",
-        "X-GitHub-Delivery": DELIVERY_ID,
+        "X-GitHub-Delivery": delivery_id,
     }
     return client.post("/hooks/gh", data=body, content_type="application/json", headers=headers)
 
@@ -111,7 +123,6 @@ def test_a_pull_request_is_reviewed_from_its_diff_and_commented_on(
 
     # then: the review is the outcome, posted once as a comment with the marker
     assert delivery.status == DeliveryStatus.SUCCEEDED, delivery.last_error
-    key = f"{delivery.event_id}:github.pr_review"
     outcome = delivery.outcome
     assert {k: outcome[k] for k in REVIEW} == REVIEW
     assert (outcome["provider"], outcome["turns"]) == ("anthropic", 3)
@@ -125,7 +136,7 @@ def test_a_pull_request_is_reviewed_from_its_diff_and_commented_on(
     }
     assert body == "\n".join(
         [
-            f"<!-- switchyard:{key} -->",
+            MARKER,
             "### Automated review: risk **low**",
             "",
             "Rewords the README's title.",
@@ -203,6 +214,71 @@ def test_a_redelivered_webhook_or_requeued_run_posts_no_second_comment(
     assert len(github.posts()) == 1
 
 
+def delivered(response: Any) -> Delivery:
+    assert response.status_code == 202, response.content
+    return Delivery.objects.get(event_id=response.json()["id"], handler="github.pr_review")
+
+
+def test_events_about_one_head_commit_post_one_comment(
+    fake_api: FakeMessagesAPI, github: FakeGitHub, source: Source, client: Client
+) -> None:
+    # given the PR was reviewed when it was opened
+    script_review(fake_api)
+    first = run(receive(client))
+    assert first.outcome["comment"]["new"] is True
+
+    # when GitHub sends a synchronize for the same head commit, and the opened event again
+    # under a new delivery id (two new events, two new deliveries)
+    script_review(fake_api)
+    script_review(fake_api)
+    later = [
+        run(delivered(post_webhook(client, "pull_request.synchronize", delivery_id="sync-1"))),
+        run(delivered(post_webhook(client, delivery_id="opened-again"))),
+    ]
+
+    # then each is reviewed, and the PR still has one comment
+    assert [d.status for d in later] == [DeliveryStatus.SUCCEEDED] * 2
+    assert [d.outcome["comment"]["new"] for d in later] == [False, False]
+    assert {d.outcome["comment"]["id"] for d in [first, *later]} == {1}
+    assert len(github.posts()) == 1
+    assert len(github.comments[PR]) == 1
+
+
+def test_a_new_head_commit_gets_a_comment_of_its_own(
+    fake_api: FakeMessagesAPI, github: FakeGitHub, source: Source, client: Client
+) -> None:
+    script_review(fake_api)
+    run(receive(client))
+    script_review(fake_api)
+    pushed = "0" * 39 + "1"
+
+    delivery = run(
+        delivered(
+            post_webhook(client, "pull_request.synchronize", delivery_id="s2", head_sha=pushed)
+        )
+    )
+
+    assert delivery.outcome["comment"]["new"] is True
+    bodies = [c["body"] for c in github.comments[PR]]
+    assert [b.splitlines()[0] for b in bodies] == [
+        MARKER,
+        f"<!-- switchyard:github.pr_review:Codertocat/Hello-World#2@{pushed} -->",
+    ]
+
+
+def test_an_event_that_names_no_head_commit_is_dead_lettered_without_a_review(
+    fake_api: FakeMessagesAPI, github: FakeGitHub, source: Source, client: Client
+) -> None:
+    delivery = run(delivered(post_webhook(client, delivery_id="no-head", head_sha="main")))
+
+    assert delivery.status == DeliveryStatus.DEAD_LETTERED
+    assert delivery.last_error == (
+        "the event names no pull request (repository.full_name 'owner/name', "
+        "pull_request.number and pull_request.head.sha)"
+    )
+    assert (fake_api.requests, github.requests) == ([], [])
+
+
 def test_a_comment_whose_answer_was_lost_is_found_by_its_marker_on_retry(
     fake_api: FakeMessagesAPI, github: FakeGitHub, source: Source, client: Client
 ) -> None:
@@ -250,7 +326,7 @@ def test_without_a_token_it_reviews_the_payload_and_makes_no_github_request(
         False,
         "SWITCHYARD_GITHUB_TOKEN is not set; the comment is recorded here only",
     )
-    assert comment["body"].startswith(f"<!-- switchyard:{delivery.event_id}:github.pr_review -->")
+    assert comment["body"].startswith(MARKER)
 
 
 def test_offline_provider_reviews_by_rules_and_never_posts(

@@ -271,6 +271,48 @@ def test_the_payload_cannot_change_the_recipient(
     assert mail.outbox[0].recipients() == [CUSTOMER]
 
 
+def test_two_events_about_one_failed_attempt_send_one_email(
+    fake_api: FakeMessagesAPI, stripe_source: Source
+) -> None:
+    # given Stripe described one failed payment attempt twice (two event ids: a second
+    # endpoint, a resend), and a draft from each run was approved
+    script_recovery(fake_api)
+    script_recovery(fake_api)
+    run(post_signed(stripe_event()))
+    run(post_signed(stripe_event(id="evt_same_failure_again")))
+    first, second = Approval.objects.order_by("pk")
+    approve(first.pk, by="ops")
+    approve(second.pk, by="ops")
+
+    # when both approved actions run
+    done = [run(executor_for(first)), run(executor_for(second))]
+
+    # then the customer got one email; the second action reports the one already sent
+    assert [d.status for d in done] == [DeliveryStatus.SUCCEEDED] * 2
+    assert len(mail.outbox) == 1
+    ids = {d.outcome["result"]["message_id"] for d in done}
+    assert ids == {mail.outbox[0].extra_headers["Message-ID"]}
+
+
+def test_the_next_failed_attempt_is_a_new_email(
+    fake_api: FakeMessagesAPI, stripe_source: Source
+) -> None:
+    script_recovery(fake_api)
+    run(post_signed(stripe_event()))
+    approve(Approval.objects.get().pk, by="ops")
+    run(executor_for(Approval.objects.get()))
+    # Stripe's retry fails too: attempt 2 of the same invoice
+    script_recovery(fake_api)
+    run(post_signed(stripe_event(id="evt_attempt_2", invoice={"attempt_count": 2})))
+    retry = Approval.objects.order_by("pk").last()
+    assert retry is not None
+    approve(retry.pk, by="ops")
+
+    assert run(executor_for(retry)).status == DeliveryStatus.SUCCEEDED
+    assert len(mail.outbox) == 2
+    assert len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 2
+
+
 def test_a_draft_for_another_invoice_is_rejected_before_anyone_sees_it(
     fake_api: FakeMessagesAPI, stripe_source: Source
 ) -> None:
