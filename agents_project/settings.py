@@ -128,6 +128,15 @@ SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, mi
 # redeliver a refused webhook, so a 429 loses the event; load is absorbed by storing it, and
 # pressure on handlers is managed at delivery (routes, queues), not by turning senders away.
 SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 0, minimum=0)
+# Failed API token checks a minute from one client address before every API request from it
+# is answered 429 for the rest of the minute (counted in Redis). 0: no throttle.
+SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE = env_int(
+    "SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE", 20, minimum=0
+)
+# The header a trusted reverse proxy puts the client's address in (X-Real-IP, or
+# X-Forwarded-For whose first entry is used). Empty: the socket's peer address. Set it only
+# behind a proxy that overwrites the header, or clients can pick their own address.
+SWITCHYARD_CLIENT_IP_HEADER = env_str("SWITCHYARD_CLIENT_IP_HEADER", "")
 # Seconds a web process keeps a webhook source and the candidate routes of an event type
 # (events/lookups.py): an admin edit takes effect within this. 0: read them every time.
 SWITCHYARD_LOOKUP_CACHE_SECONDS = env_float("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5.0, minimum=0.0)

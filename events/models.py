@@ -379,6 +379,21 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100, unique=True)
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)
+    # What the token may do: publish into the api sources it names, and, with can_read, read
+    # the events of those sources back. Tokens made before scopes existed were migrated to
+    # all_sources + both scopes, which is what they could do then (migration 0009).
+    sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The api sources (by slug) this token publishes into and reads events of.",
+    )
+    all_sources = models.BooleanField(
+        default=False,
+        help_text="Every api source, and reading events of every source (tokens made before "
+        "scopes could do this).",
+    )
+    can_publish = models.BooleanField(default=True, help_text="May POST /api/events.")
+    can_read = models.BooleanField(default=False, help_text="May GET /api/events/<id>.")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -389,6 +404,14 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def covers(self, slug: str) -> bool:
+        """Whether the token's sources include ``slug``."""
+        return self.all_sources or slug in (self.sources or ())
+
+    @property
+    def scopes(self) -> list[str]:
+        return [name for name, on in (("publish", self.can_publish), ("read", self.can_read)) if on]
 
 
 class ApprovalStatus(models.TextChoices):

@@ -70,3 +70,57 @@ def check(slug: str, limit: int, *, now: float | None = None) -> None:
     if count > limit:
         retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
         raise RateLimited(slug, limit, retry_after)
+
+
+class TooManyFailures(Rejection):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "too many failed authentications from this address; wait and retry")
+        self.retry_after = retry_after
+
+
+def client_address(meta: dict[str, Any]) -> str:
+    """The client's address: ``SWITCHYARD_CLIENT_IP_HEADER`` (set it to the header a trusted
+    reverse proxy writes, such as X-Real-IP) if set and present, else the socket's peer."""
+    header = settings.SWITCHYARD_CLIENT_IP_HEADER
+    if header:
+        value = str(meta.get("HTTP_" + header.upper().replace("-", "_"), "")).strip()
+        if value:
+            return value.split(",")[0].strip()[:64]
+    return str(meta.get("REMOTE_ADDR", ""))[:64]
+
+
+def _failures_key(address: str, now: float) -> tuple[str, int]:
+    window = int(now // WINDOW_SECONDS)
+    return f"switchyard:authfail:{address}:{window}", window
+
+
+def check_failures(address: str, *, now: float | None = None) -> None:
+    """Raise TooManyFailures while ``address`` is over SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE
+    failed authentications in this minute: then even a right token is refused, so guessing
+    stops paying. Fails open if Redis is down, like the webhook limit."""
+    limit = int(settings.SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE)
+    if limit <= 0:
+        return
+    now = time.time() if now is None else now
+    key, window = _failures_key(address, now)
+    try:
+        count = int(_client(settings.REDIS_URL).get(key) or 0)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("authentication throttle not applied: Redis unreachable (%s)", exc)
+        return
+    if count >= limit:
+        raise TooManyFailures(max(1, math.ceil((window + 1) * WINDOW_SECONDS - now)))
+
+
+def count_failure(address: str, *, now: float | None = None) -> None:
+    """Count one failed authentication from ``address``."""
+    if int(settings.SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE) <= 0:
+        return
+    key, _ = _failures_key(address, time.time() if now is None else now)
+    try:
+        pipe = _client(settings.REDIS_URL).pipeline()
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS * 2)
+        pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("failed authentication not counted: Redis unreachable (%s)", exc)

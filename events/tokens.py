@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from django.utils import timezone
 
@@ -15,10 +16,33 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(name: str) -> tuple[ApiToken, str]:
+SCOPES = ("publish", "read")
+DEFAULT_SOURCE = "api"  # the api source POST /api/events uses when the body names none
+
+
+def create_token(
+    name: str,
+    *,
+    sources: Iterable[str] = (DEFAULT_SOURCE,),
+    all_sources: bool = False,
+    scopes: Iterable[str] = ("publish",),
+) -> tuple[ApiToken, str]:
+    """A new token and its record. By default it may publish into the default api source
+    only, and read nothing back."""
+    chosen = set(scopes)
+    if unknown := chosen - set(SCOPES):
+        raise ValueError(f"unknown scope(s) {', '.join(sorted(unknown))}; use publish, read")
     prefix = secrets.token_hex(4)
     token = f"sy_{prefix}_{secrets.token_urlsafe(32)}"
-    record = ApiToken.objects.create(name=name, prefix=prefix, digest=_digest(token))
+    record = ApiToken.objects.create(
+        name=name,
+        prefix=prefix,
+        digest=_digest(token),
+        sources=sorted(set(sources)),
+        all_sources=all_sources,
+        can_publish="publish" in chosen,
+        can_read="read" in chosen,
+    )
     return record, token
 
 

@@ -289,5 +289,7 @@ def hmac_source(db: None) -> Any:
 def api_token(db: None) -> str:
     from events.tokens import create_token
 
-    _, token = create_token("tests")
+    # Every source and both scopes: what a token could do before scopes (tests/security has
+    # the scoped ones).
+    _, token = create_token("tests", all_sources=True, scopes=("publish", "read"))
     return token

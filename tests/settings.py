@@ -33,3 +33,6 @@ WHITENOISE_AUTOREFRESH = True
 # Tests create, edit and roll back sources and routes between requests; the per-process
 # lookup memo is shown by tests/ingest/test_lookups.py, which turns it on.
 SWITCHYARD_LOOKUP_CACHE_SECONDS = 0
+# Tests send many bad tokens from 127.0.0.1 within a minute on purpose; the throttle is shown
+# by tests/security/test_api_tokens.py, which turns it on.
+SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -15,11 +16,48 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
-from ..models import ApiToken
-from ..tokens import create_token
+from ..models import ApiToken, Source
+from ..tokens import DEFAULT_SOURCE, create_token
 
 # Where a new token waits, in the operator's own session, for the one page that shows it.
 SESSION_KEY = "switchyard.new-token.{}"
+SCOPE_FIELDS = ("sources", "all_sources", "can_publish", "can_read")
+
+
+class ApiTokenForm(forms.ModelForm):
+    """The name and what the token may do: the api sources it publishes into and reads, and
+    which of the two it may do."""
+
+    sources = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The api sources it may publish into and read events of.",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", *SCOPE_FIELDS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["sources"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        slugs = set(Source.objects.filter(kind="api").values_list("slug", flat=True))
+        slugs.add(DEFAULT_SOURCE)  # made on first use by POST /api/events
+        slugs.update(self.instance.sources or ())
+        field.choices = [(slug, slug) for slug in sorted(slugs)]
+        if self.instance.pk is None:
+            field.initial = [DEFAULT_SOURCE]
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        data = self.cleaned_data
+        if not data.get("can_publish") and not data.get("can_read"):
+            self.add_error("can_publish", "A token must be allowed to publish, read, or both.")
+        if not data.get("sources") and not data.get("all_sources"):
+            self.add_error("sources", "Tick at least one source, or all sources.")
+        return cleaned
 
 
 class RevokedFilter(admin.SimpleListFilter):
@@ -43,7 +81,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     the token out of the session and shows it, once. It is kept nowhere else: not in a
     message, a log line or the history."""
 
-    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    form = ApiTokenForm
+    list_display = ("name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
     list_filter = (RevokedFilter,)
     search_fields = ("name", "prefix")
     actions = ("revoke",)
@@ -52,8 +91,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ("name",)
-        return ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+            return ("name", *SCOPE_FIELDS)
+        return ("name", *SCOPE_FIELDS, "prefix", "created_at", "last_used_at", "revoked_at")
+
+    @admin.display(description="may")
+    def scope(self, obj: ApiToken) -> str:
+        where = "all sources" if obj.all_sources else ", ".join(obj.sources or ()) or "no source"
+        return f"{' + '.join(obj.scopes) or 'nothing'} ({where})"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -87,7 +131,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
             # The standard page, with the errors next to the field.
             return super().add_view(request, form_url, extra_context)
         with transaction.atomic():
-            record, token = create_token(form.cleaned_data["name"])
+            data = form.cleaned_data
+            record, token = create_token(
+                data["name"],
+                sources=data["sources"],
+                all_sources=data["all_sources"],
+                scopes=[s for s in ("publish", "read") if data[f"can_{s}"]],
+            )
             self.log_addition(request, record, [{"added": {}}])
         key = secrets.token_urlsafe(16)
         request.session[SESSION_KEY.format(key)] = {"id": record.pk, "token": token}

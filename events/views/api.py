@@ -10,7 +10,8 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..models import Event, Source
+from .. import ratelimit
+from ..models import ApiToken, Event, Source
 from ..publish import PublishError
 from ..tokens import authenticate
 from ..webhooks.base import Rejection, envelope, media_type, parse_json_object
@@ -21,7 +22,13 @@ log = logging.getLogger("switchyard.ingest")
 API_SOURCE = "api"
 
 
-def _api_source(slug: str | None) -> Source:
+def _api_source(slug: Any, token: ApiToken) -> Source:
+    """The api source an API event goes into, if this token may publish into it."""
+    if slug is not None and not isinstance(slug, str):
+        raise Rejection(400, "source must be a string")
+    if not token.covers(slug or API_SOURCE):
+        # Said before looking the source up: whether it exists is none of this token's business.
+        raise Rejection(403, f"this token may not publish into source {slug or API_SOURCE!r}")
     if slug is None:
         source, _ = Source.objects.get_or_create(
             slug=API_SOURCE, defaults={"kind": "api", "description": "The publish API"}
@@ -29,8 +36,6 @@ def _api_source(slug: str | None) -> Source:
         if not source.enabled:
             raise Rejection(400, "the api source is disabled")
         return source
-    if not isinstance(slug, str):
-        raise Rejection(400, "source must be a string")
     named = Source.objects.filter(slug=slug, enabled=True).first()
     if named is None:
         raise Rejection(400, f"source {slug!r} does not exist or is disabled")
@@ -42,12 +47,38 @@ def _api_source(slug: str | None) -> Source:
     return named
 
 
+def _token(request: HttpRequest) -> ApiToken:
+    """The request's token; Rejection 401 without a valid one, 429 while its address is over
+    the failed-authentication limit (checked first, so guessing stops paying)."""
+    address = ratelimit.client_address(request.META)
+    ratelimit.check_failures(address)
+    token = authenticate(request.headers.get("Authorization"))
+    if token is None:
+        ratelimit.count_failure(address)
+        raise Rejection(401, "missing or invalid bearer token")
+    return token
+
+
+def _refused(exc: Rejection) -> JsonResponse:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None:
+        return error(exc.status, exc.message)
+    response = error(exc.status, exc.message, retry_after=retry_after)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 @csrf_exempt
 def events(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return method_not_allowed("POST")
-    if authenticate(request.headers.get("Authorization")) is None:
-        return error(401, "missing or invalid bearer token")
+    try:
+        token = _token(request)
+        if not token.can_publish:
+            raise Rejection(403, "this token may not publish events")
+    except Rejection as exc:
+        log.info("refused API publish: %s %s", exc.status, exc.message)
+        return _refused(exc)
     try:
         body = read_body(request)
         if media_type(request.content_type or "") not in {"application/json", ""}:
@@ -56,7 +87,7 @@ def events(request: HttpRequest) -> JsonResponse:
         incoming = envelope(document, checked=True)
         # One transaction: the "api" source made on first use is not kept if publish() refuses.
         with transaction.atomic():
-            source = _api_source(document.get("source"))
+            source = _api_source(document.get("source"), token)
             result = publish_incoming(source, incoming)
     except Rejection as exc:
         log.info("rejected API publish: %s %s", exc.status, exc.message)
@@ -100,13 +131,18 @@ def event_document(event: Event) -> dict[str, Any]:
 def event_detail(request: HttpRequest, event_id: str) -> JsonResponse:
     if request.method != "GET":
         return method_not_allowed("GET")
-    if authenticate(request.headers.get("Authorization")) is None:
-        return error(401, "missing or invalid bearer token")
+    try:
+        token = _token(request)
+        if not token.can_read:
+            raise Rejection(403, "this token may not read events")
+    except Rejection as exc:
+        return _refused(exc)
     try:
         parsed = uuid.UUID(event_id)
     except ValueError:
         return error(404, "no such event")
     event = Event.objects.select_related("source").filter(id=parsed).first()
-    if event is None:
+    # An event of a source outside the token's scope is as absent as one that does not exist.
+    if event is None or not token.covers(event.source.slug):
         return error(404, "no such event")
     return JsonResponse(event_document(event))

@@ -11,13 +11,15 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from events.models import ApiToken
+from events.models import ApiToken, Source
 from events.tokens import authenticate, create_token
 
 pytestmark = pytest.mark.django_db
 
 TOKENS = reverse("admin:events_apitoken_changelist")
 ADD = reverse("admin:events_apitoken_add")
+# What a new token may do, as the add form asks it: publish into the default api source.
+SCOPE = {"sources": ["api"], "can_publish": "on"}
 
 
 def messages_of(response: Any) -> list[str]:
@@ -59,7 +61,7 @@ def test_adding_a_token_redirects_and_shows_it_exactly_once(
     caplog.set_level(logging.DEBUG)
 
     # when a token is added
-    added = admin_client.post(ADD, {"name": "deploy-bot"})
+    added = admin_client.post(ADD, {"name": "deploy-bot", **SCOPE})
 
     # then the answer is a redirect to a page that shows the working token, uncached
     assert added.status_code == 302
@@ -101,7 +103,7 @@ def test_adding_a_token_redirects_and_shows_it_exactly_once(
 def test_created_page_of_another_session_shows_nothing(
     admin_client: Client, admin_user: Any, db: None
 ) -> None:
-    created = admin_client.post(ADD, {"name": "deploy-bot"})["Location"]
+    created = admin_client.post(ADD, {"name": "deploy-bot", **SCOPE})["Location"]
     other = Client()
     other.force_login(admin_user)
 
@@ -114,7 +116,7 @@ def test_created_page_of_another_session_shows_nothing(
 def test_created_page_needs_add_permission(
     admin_client: Client, django_user_model: Any, db: None
 ) -> None:
-    created = admin_client.post(ADD, {"name": "deploy-bot"})["Location"]
+    created = admin_client.post(ADD, {"name": "deploy-bot", **SCOPE})["Location"]
     user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
     viewer = Client()
@@ -126,10 +128,41 @@ def test_created_page_needs_add_permission(
 def test_adding_a_token_with_a_taken_name_is_refused(admin_client: Client, db: None) -> None:
     create_token("ci")
 
-    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "ci"})
+    response = admin_client.post(reverse("admin:events_apitoken_add"), {"name": "ci", **SCOPE})
 
     assert form_errors(response) == {"name": ["API token with this Name already exists."]}
     assert ApiToken.objects.count() == 1
+
+
+def test_a_new_token_gets_the_sources_and_scopes_ticked(admin_client: Client, db: None) -> None:
+    Source.objects.create(slug="orders", kind="api")
+    Source.objects.create(slug="gh", kind="github")
+    form = admin_client.get(ADD).context["adminform"].form
+    assert [value for value, _ in form.fields["sources"].choices] == ["api", "orders"]
+
+    added = admin_client.post(
+        ADD, {"name": "orders-app", "sources": ["orders"], "can_publish": "on", "can_read": "on"}
+    )
+
+    assert added.status_code == 302
+    record = ApiToken.objects.get(name="orders-app")
+    assert (record.sources, record.all_sources, record.scopes) == (
+        ["orders"],
+        False,
+        ["publish", "read"],
+    )
+    listed = admin_client.get(TOKENS).context["cl"].model_admin.scope(record)
+    assert listed == "publish + read (orders)"
+
+
+def test_a_token_that_may_do_nothing_is_refused(admin_client: Client, db: None) -> None:
+    response = admin_client.post(ADD, {"name": "idle"})
+
+    assert form_errors(response) == {
+        "can_publish": ["A token must be allowed to publish, read, or both."],
+        "sources": ["Tick at least one source, or all sources."],
+    }
+    assert not ApiToken.objects.exists()
 
 
 def test_revoke_action_is_idempotent(admin_client: Client, db: None) -> None:

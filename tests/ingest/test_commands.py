@@ -253,11 +253,11 @@ def test_create_source_refuses_bad_input(db: None, args: list[str], error: str) 
 
 def test_create_api_token_prints_a_token_that_authenticates(db: None) -> None:
     # given
-    out, err = run("create_api_token", "ci")
+    out, err = run("create_api_token", "ci", "--scope", "publish,read")
     token = out.strip()
     assert out == token + "\n"
     assert token.startswith("sy_")
-    assert err == "Store it now: it cannot be shown again.\n"
+    assert err == "Store it now: it cannot be shown again. It may publish and read (api).\n"
     record = ApiToken.objects.get()
     assert record.name == "ci"
     assert token not in record.digest  # only a digest is stored
@@ -285,6 +285,29 @@ def test_create_api_token_with_a_taken_name_fails(db: None) -> None:
         run("create_api_token", "ci")
     assert str(raised.value) == "a token named 'ci' exists; pick another name"
     assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scope", "write"], "--scope 'write': name one or both of publish, read"),
+        (["--scope", ","], "--scope ',': name one or both of publish, read"),
+        (["--source", "nope"], "--source 'nope': no such source"),
+        (
+            ["--source", "gh"],
+            "--source 'gh' is a github source; a token publishes into api sources only",
+        ),
+        (["--source", "api", "--all-sources"], "give --source or --all-sources, not both"),
+    ],
+)
+def test_create_api_token_refuses_bad_scopes_and_sources(
+    db: None, args: list[str], message: str
+) -> None:
+    Source.objects.create(slug="gh", kind="github")
+    with pytest.raises(CommandError) as raised:
+        run("create_api_token", "ci", *args)
+    assert str(raised.value) == message
+    assert ApiToken.objects.count() == 0
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])
