@@ -8,13 +8,13 @@ import re
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import ratelimit
+from .. import ratelimit, replays
 from ..lookups import Memo
 from ..models import Source
 from ..publish import PublishError
 from ..webhooks import get_kind
 from ..webhooks.base import Rejection, Reply, WebhookRequest
-from .common import accepted, answer, error, method_not_allowed, publish_incoming, read_body
+from .common import accepted, answer, error, method_not_allowed, read_body
 
 log = logging.getLogger("switchyard.ingest")
 
@@ -55,7 +55,7 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
             # Signed, and asking for an answer rather than storage (Slack's url_verification).
             return answer(incoming.status, **incoming.body)
         ratelimit.check(source.slug, ratelimit.limit_for(source.settings))
-        result = publish_incoming(source, incoming)
+        result = replays.publish_once(source, incoming)
     except ratelimit.RateLimited as exc:
         log.warning("rate-limited webhook for %r: %s", slug, exc.message)
         response = error(exc.status, exc.message, retry_after=exc.retry_after)

@@ -3,6 +3,7 @@ store, a Reply to send back, or a Rejection), strict JSON and form parsing, time
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -52,6 +53,10 @@ class Incoming:
     schema_version: int = 1
     ignored: bool = False
     payload_checked: bool = False
+    # A request with no id of its own, from a kind that dedupes such requests by their body:
+    # the body's digest, and the seconds within which a copy is a duplicate (events/replays.py).
+    replay_digest: str | None = None
+    replay_window: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,12 +181,26 @@ def required_header(headers: Mapping[str, str], name: str, status: int = 401) ->
 SECONDS_RE = re.compile(r"[0-9]{1,10}")
 
 
-def check_timestamp(value: str, header: str, now: float) -> None:
+def check_timestamp(
+    value: str, header: str, now: float, tolerance: int = TOLERANCE_SECONDS
+) -> None:
     """Refuse a signed timestamp that is malformed (400) or outside the window (401)."""
     if not SECONDS_RE.fullmatch(value.strip()):
         raise Rejection(400, f"{header} must be a Unix time in whole seconds")
-    if abs(now - int(value)) > TOLERANCE_SECONDS:
-        raise Rejection(401, f"{header} is more than {TOLERANCE_SECONDS} s from our clock")
+    if abs(now - int(value)) > tolerance:
+        raise Rejection(401, f"{header} is more than {tolerance} s from our clock")
+
+
+def body_digest(body: bytes) -> str:
+    """What identifies a request that carries no id of its own: its body's SHA-256."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def signed_request_id(timestamp: str, body: bytes) -> str:
+    """An external id for a request without one, where the scheme signs a timestamp: the
+    timestamp and the body's digest. A replay inside the timestamp window has the same id (a
+    duplicate); outside it the signature check refuses it."""
+    return f"sig:{timestamp.strip()}:{body_digest(body)[:40]}"
 
 
 def type_segment(value: str) -> str:

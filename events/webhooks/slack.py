@@ -12,6 +12,10 @@ Three shapes arrive on one endpoint:
 - Slash commands (form-encoded): ``slack.slash_command``, external id ``trigger_id``.
 - Interactivity (form-encoded, JSON in ``payload``): ``slack.<payload type>``
   (``slack.block_actions``, ``slack.view_submission``), external id ``trigger_id`` if any.
+
+A request with no id of its own (``app_rate_limited``, a ``view_closed`` interaction, a command
+without ``trigger_id``) gets ``sig:<timestamp>:<body digest>``: Slack signs both, so a replay
+inside the 300 s window is a duplicate, and outside it the timestamp check refuses it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .base import (
@@ -38,6 +43,7 @@ from .base import (
     media_type,
     parse_json_object,
     required_header,
+    signed_request_id,
     string_at,
     system_clock,
 )
@@ -144,11 +150,17 @@ class SlackKind:
     def parse(self, request: WebhookRequest) -> Incoming | Reply:
         verify(request.headers, request.body, request.secrets, self.clock())
         content_type = media_type(request.content_type)
+        parsed: Incoming | Reply
         if content_type in JSON_TYPES:
-            return events_api(parse_json_object(request.body), request.settings)
-        if content_type == FORM_TYPE:
-            return form_request(request.body)
-        raise Rejection(415, f"content type must be application/json or {FORM_TYPE}")
+            parsed = events_api(parse_json_object(request.body), request.settings)
+        elif content_type == FORM_TYPE:
+            parsed = form_request(request.body)
+        else:
+            raise Rejection(415, f"content type must be application/json or {FORM_TYPE}")
+        if isinstance(parsed, Incoming) and parsed.external_id is None:
+            timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+            parsed = replace(parsed, external_id=signed_request_id(timestamp, request.body))
+        return parsed
 
     def secret_problem(self, secret: str) -> str | None:
         return None

@@ -440,6 +440,30 @@ def test_enabled_is_editable_in_the_route_list(admin_client: Client, route: Rout
     }
 
 
+@pytest.mark.parametrize(
+    ("settings_json", "error"),
+    [
+        ('{"timestamp_header": 5}', "timestamp_header must be a header name"),
+        (
+            '{"tolerance_seconds": 0}',
+            "tolerance_seconds must be a whole number of seconds from 1 to 3600",
+        ),
+        (
+            '{"dedupe_window_seconds": -1}',
+            "dedupe_window_seconds must be a whole number of seconds from 0 to 604800",
+        ),
+    ],
+)
+def test_bad_hmac_replay_settings_are_refused_in_the_form(
+    admin_client: Client, source: Source, settings_json: str, error: str
+) -> None:
+    response = admin_client.post(change_url(source), source_form(source, settings=settings_json))
+
+    assert form_errors(response) == {"settings": [error]}
+    source.refresh_from_db()
+    assert source.settings == {}
+
+
 def test_a_secret_the_kind_cannot_use_is_refused_in_the_form(
     admin_client: Client, db: None
 ) -> None:

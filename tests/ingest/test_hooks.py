@@ -268,9 +268,11 @@ def test_same_external_id_from_another_source_is_a_new_event(
     assert Event.objects.count() == 2
 
 
-def test_events_without_an_external_id_are_never_duplicates(
+def test_with_the_dedupe_window_off_requests_without_an_id_are_never_duplicates(
     client: Client, hmac_source: Source
 ) -> None:
+    hmac_source.settings = {"dedupe_window_seconds": 0}
+    hmac_source.save()
     body = envelope(type=CANCELLED, payload={})
     answers = [post_hook(client, body).status_code for _ in range(2)]
     assert answers == [202, 202]

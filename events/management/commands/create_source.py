@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from events.models import Source
 from events.webhooks import all_kind_names, get_kind
+from events.webhooks.hmac import TIMESTAMP_SETTING
 from events.webhooks.slack import BOT_USER_SETTING
 from events.webhooks.standard_webhooks import TYPE_PREFIX_SETTING
 
@@ -20,6 +21,7 @@ from events.webhooks.standard_webhooks import TYPE_PREFIX_SETTING
 KIND_SETTINGS = {
     "slack_bot_user": ("slack", BOT_USER_SETTING),
     "type_prefix": ("standard_webhooks", TYPE_PREFIX_SETTING),
+    "timestamp_header": ("hmac", TIMESTAMP_SETTING),
 }
 
 
@@ -46,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--type-prefix",
             help="standard_webhooks: first part of the event types (default standard_webhooks)",
+        )
+        parser.add_argument(
+            "--timestamp-header",
+            help="hmac: the header carrying the signed Unix time (the sender signs "
+            "'{timestamp}.{body}'; requests over 300 s off are refused)",
         )
         parser.add_argument(
             "--disabled", action="store_true", help="create it disabled (or disable it)"
