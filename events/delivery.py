@@ -14,7 +14,7 @@ import random
 import time
 import traceback as tb_module
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from .approvals import requester
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
 from .publish import PublishError, check_fields, check_payload, internal_source, publish
 from .status import lock_event, settle_event_status
-from .traces import recorder, sanitiser_for
+from .traces import Sanitiser, recorder, sanitiser_for
 
 log = logging.getLogger("switchyard.pipeline")
 handler_log = logging.getLogger("switchyard.handlers")
@@ -274,9 +274,11 @@ def _releasing(fn: Callable[..., _T]) -> Callable[..., _T]:
     return call
 
 
-def build_context(delivery: Delivery, number: int, attempt_id: int | None = None) -> HandlerContext:
+def build_context(
+    delivery: Delivery, number: int, attempt_id: int | None = None, clean: Sanitiser | None = None
+) -> HandlerContext:
     event = delivery.event
-    clean = sanitiser_for(delivery)
+    clean = clean or sanitiser_for(delivery)
     # The override and the budget's presence are read in one query, when the agent asks.
     agent_settings = RunSettings(delivery.handler)
     return HandlerContext(
@@ -321,7 +323,11 @@ def execute(
     delivery = claimed.delivery
     started = timezone.now()
     spec = registry.get(delivery.handler)
-    ctx = build_context(delivery, claimed.number, claimed.attempt_id or None)
+    # Known secrets (the environment's, the source's) are replaced in whatever this run stores:
+    # steps, the outcome, emitted events, the error and its traceback; the API and the admin
+    # show only what is stored.
+    clean = sanitiser_for(delivery)
+    ctx = build_context(delivery, claimed.number, claimed.attempt_id or None, clean)
     # The handler may wait for seconds (an agent on its model): it starts holding no
     # connection, and takes one from the pool only for the writes it makes.
     release_connections()
@@ -337,11 +343,21 @@ def execute(
     except BaseException as exc:
         # SystemExit and KeyboardInterrupt too: left to Celery, they would leave the message
         # unacked and the delivery running with no trace of why.
-        recorded = _record(fail, claimed, exc, tb_module.format_exc(), started)
+        recorded = _record(fail, claimed, exc, tb_module.format_exc(), started, clean.text)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return recorded
-    return _record(succeed, claimed, outcome, ctx.emitted, started)
+    if outcome is not None:
+        outcome = clean.json(outcome)
+    emitted = [
+        replace(item, payload=clean.json(dict(item.payload)), partition_key=_clean_key(item, clean))
+        for item in ctx.emitted
+    ]
+    return _record(succeed, claimed, outcome, emitted, started)
+
+
+def _clean_key(item: Emitted, clean: Sanitiser) -> str | None:
+    return clean.text(item.partition_key) if item.partition_key else item.partition_key
 
 
 # Pauses between tries to record a result when the database drops the connection. The handler
@@ -476,12 +492,19 @@ def error_class_name(exc: BaseException) -> str:
     )
 
 
-def fail(claimed: Claim, exc: BaseException, traceback: str, started: Any) -> Outcome:
+def fail(
+    claimed: Claim,
+    exc: BaseException,
+    traceback: str,
+    started: Any,
+    redact: Callable[[str], str] = storable,
+) -> Outcome:
+    """``redact`` makes the message and traceback storable and replaces known secrets."""
     delivery = claimed.delivery
     rs = claimed.route
     now = timezone.now()
-    message = storable(str(exc) or error_class_name(exc))
-    traceback = storable(traceback)
+    message = redact(str(exc) or error_class_name(exc))
+    traceback = redact(traceback)
     permanent = isinstance(exc, PermanentError)
     exhausted = claimed.attempts >= rs.max_attempts
     delay: float | None = None

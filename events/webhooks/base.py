@@ -3,7 +3,6 @@ store, a Reply to send back, or a Rejection), strict JSON and form parsing, time
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -189,18 +188,6 @@ def check_timestamp(
         raise Rejection(400, f"{header} must be a Unix time in whole seconds")
     if abs(now - int(value)) > tolerance:
         raise Rejection(401, f"{header} is more than {tolerance} s from our clock")
-
-
-def body_digest(body: bytes) -> str:
-    """What identifies a request that carries no id of its own: its body's SHA-256."""
-    return hashlib.sha256(body).hexdigest()
-
-
-def signed_request_id(timestamp: str, body: bytes) -> str:
-    """An external id for a request without one, where the scheme signs a timestamp: the
-    timestamp and the body's digest. A replay inside the timestamp window has the same id (a
-    duplicate); outside it the signature check refuses it."""
-    return f"sig:{timestamp.strip()}:{body_digest(body)[:40]}"
 
 
 def type_segment(value: str) -> str:

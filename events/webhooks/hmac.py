@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..dedupe_keys import body_digest, signed_request_id
 from .base import (
     JSON_TYPES,
     MISMATCH,
@@ -32,13 +33,11 @@ from .base import (
     Incoming,
     Rejection,
     WebhookRequest,
-    body_digest,
     check_timestamp,
     envelope,
     media_type,
     parse_json_object,
     required_header,
-    signed_request_id,
     system_clock,
 )
 

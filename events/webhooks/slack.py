@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..dedupe_keys import signed_request_id
 from .base import (
     FORM_TYPE,
     JSON_TYPES,
@@ -43,7 +44,6 @@ from .base import (
     media_type,
     parse_json_object,
     required_header,
-    signed_request_id,
     string_at,
     system_clock,
 )

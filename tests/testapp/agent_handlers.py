@@ -12,6 +12,7 @@ from typing import Any
 
 from handlers.context import HandlerContext
 from handlers.effects import once
+from handlers.errors import PermanentError
 from handlers.llm import Agent
 from handlers.llm import tool as llm_tool
 from handlers.registry import handler
@@ -97,3 +98,18 @@ waiting_agent = Agent(
 @handler("test.waiting_agent", on=["test.agent.wait"], max_attempts=3, queue=WAITING_AGENT_QUEUE)
 def waiting_agent_handler(ctx: HandlerContext) -> dict[str, Any]:
     return waiting_agent.run(ctx, "Does this event need anything done?").as_outcome()
+
+
+# --- Model text everywhere a run puts it ------------------------------------------------------
+# Used by tests/security/test_redaction.py: the answer goes into the outcome, a follow-up
+# event, a log line and, with {"fail": true}, the error that dead-letters the delivery.
+
+
+@handler("test.echo_agent", on=["agentrun.echo"], max_attempts=1, queue=HTTP_AGENT_QUEUE)
+def run_echo_agent(ctx: HandlerContext) -> dict[str, Any]:
+    text = answer_agent.run(ctx, "Answer the customer's question.").text
+    ctx.logger.info("the model answered: %s", text)
+    if isinstance(ctx.event.payload, dict) and ctx.event.payload.get("fail"):
+        raise PermanentError(f"the model said: {text}")
+    ctx.emit("agentrun.echoed", {"text": text}, partition_key=text[:40])
+    return {"text": text}
