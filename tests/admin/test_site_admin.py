@@ -139,6 +139,7 @@ def test_route_list_links_the_event_type_and_leaves_out_the_name(
         "action_checkbox",
         "pattern",
         "handler_name",
+        "sources",
         "enabled",
         "managed",
         "max_attempts",
