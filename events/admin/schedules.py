@@ -28,7 +28,7 @@ from ..models import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, Tick
 from ..routing import matching_routes
 from ..schedules import DUE_HEADER, SCHEDULE_TASK, SENT_HEADER, event_type
 from ..schedules.tasks import run_schedule
-from ..schedules.ticks import schedules_source
+from ..schedules.ticks import schedules_source_as_routed
 from .common import ChoicesFilter, ValuesFilter, admin_link, event_cell, two_line_time
 from .schedule_forms import ScheduleForm
 
@@ -161,7 +161,7 @@ class ScheduleAdmin(admin.ModelAdmin):
             payload = json.loads(obj.kwargs or "{}")
         except ValueError:
             payload = {}
-        routes = matching_routes(etype, payload, source=schedules_source())
+        routes = matching_routes(etype, payload, source=schedules_source_as_routed())
         add = (
             reverse("admin:events_route_add")
             + "?"

@@ -71,6 +71,12 @@ class Tick:
         return self.key or tick_key(self.name, self.due_at)
 
 
+def schedules_source_as_routed() -> Source:
+    """The schedules source as routing sees it (slug and kind), without creating it: for
+    showing which handlers a schedule's ticks reach."""
+    return Source(slug=SOURCE_SLUG, kind=SOURCE_KIND)
+
+
 def schedules_source() -> Source:
     source, _ = Source.objects.get_or_create(
         slug=SOURCE_SLUG,

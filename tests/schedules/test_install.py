@@ -14,7 +14,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from events.models import OverlapPolicy, SchedulePolicy
 from events.routing import matching_routes, sync_routes
-from events.schedules.ticks import schedules_source
+from events.schedules.ticks import schedules_source_as_routed
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_a_same_named_task_of_another_kind_is_reported_not_replaced() -> None:
 
 def _listeners(etype: str) -> str:
     handlers = ", ".join(
-        route.handler for route in matching_routes(etype, {}, source=schedules_source())
+        route.handler for route in matching_routes(etype, {}, source=schedules_source_as_routed())
     )
     return handlers or "none yet (add a route)"
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from events.routing import matching_routes
 from events.schedules import SCHEDULE_TASK, event_type
 from events.schedules.defaults import DEFAULTS, Installed, install
-from events.schedules.ticks import schedules_source
+from events.schedules.ticks import schedules_source_as_routed
 
 
 def describe(installed: Installed) -> str:
@@ -19,7 +19,7 @@ def describe(installed: Installed) -> str:
         return f"runs task {task.task!r}, not {SCHEDULE_TASK}: it publishes no events"
     when = task.crontab.human_readable if task.crontab else str(task.scheduler or "no schedule")
     etype = event_type(task.name)
-    routes = matching_routes(etype, {}, source=schedules_source())
+    routes = matching_routes(etype, {}, source=schedules_source_as_routed())
     listeners = ", ".join(route.handler for route in routes) or "none yet (add a route)"
     state = "enabled" if task.enabled else "disabled"
     return f"{when}, {state}; event {etype} -> {listeners}"
