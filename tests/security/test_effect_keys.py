@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from events.models import Approval, Delivery, DeliveryStatus, Route, Source
 from events.webhooks.stripe import sign
 from handlers.agents import payment_recovery
 from tests.agents.conftest import FakeMessagesAPI
-from tests.conftest import RedisServer, Worker, wait_until
+from tests.conftest import Worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -32,41 +32,20 @@ ANSWER = {"summary": "Payment failed.", "decision": "email", "reason": "A remind
 
 
 @pytest.fixture
-def model() -> Iterator[FakeMessagesAPI]:
-    server = FakeMessagesAPI()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mailbox(tmp_path: Path) -> Path:
     return tmp_path / "mail"
 
 
 @pytest.fixture
-def recovery_worker(
-    worker_factory: Any,
-    model: FakeMessagesAPI,
-    mailbox: Path,
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Worker]:
-    """One thread, so the fake model's scripted answers go to the runs in order."""
-    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+def recovery_worker(agent_worker: Callable[..., Worker], mailbox: Path) -> Worker:
+    """One thread, so the fake model's scripted answers go to the runs in order; mail to
+    files in ``mailbox``."""
     env = {
-        "ANTHROPIC_BASE_URL": model.url,
-        "ANTHROPIC_API_KEY": "sk-ant-test",
-        "SWITCHYARD_AGENT_PROVIDER": "anthropic",
-        "SWITCHYARD_AGENT_MAX_RETRIES": "0",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mailbox),
         "SWITCHYARD_RECOVERY_FROM": "billing@northwind.example",
     }
-    worker = worker_factory("effect-keys", queues=QUEUE, concurrency=1, env=env)
-    yield worker
-    worker.stop()
-    redis_server.client().delete(QUEUE)
+    return agent_worker("effect-keys", QUEUE, env=env, concurrency=1)
 
 
 def post_signed(url: str, document: dict[str, Any]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from events.models import Attempt, Delivery, DeliveryStatus, Event, Source
 from events.publish import publish
 from events.tokens import create_token
 from tests.agents.conftest import FakeMessagesAPI
-from tests.conftest import RedisServer, Worker, wait_until
+from tests.conftest import Worker, wait_until
 from tests.testapp.agent_handlers import HTTP_AGENT_QUEUE
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -32,28 +32,9 @@ ANSWER = f"Sure. For the record, the key I was called with is {API_KEY}."
 
 
 @pytest.fixture
-def model() -> Iterator[FakeMessagesAPI]:
-    server = FakeMessagesAPI()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def echo_worker(
-    worker_factory: Any, model: FakeMessagesAPI, redis_server: RedisServer, monkeypatch: Any
-) -> Iterator[Worker]:
-    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
-    env = {
-        "ANTHROPIC_BASE_URL": model.url,
-        "ANTHROPIC_API_KEY": API_KEY,
-        "SWITCHYARD_AGENT_PROVIDER": "anthropic",
-        "SWITCHYARD_AGENT_MAX_RETRIES": "0",
-    }
-    worker = worker_factory("redaction", queues=HTTP_AGENT_QUEUE, env=env)
-    yield worker
-    worker.stop()
-    redis_server.client().delete(HTTP_AGENT_QUEUE)
+def echo_worker(agent_worker: Callable[..., Worker]) -> Worker:
+    """A worker holding the key the model will quote."""
+    return agent_worker("redaction", HTTP_AGENT_QUEUE, env={"ANTHROPIC_API_KEY": API_KEY})
 
 
 def finished(event: Event) -> bool:

@@ -12,7 +12,7 @@ import copy
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from events.models import Delivery, DeliveryStatus, Event, EventStatus, Route, S
 from events.webhooks.github import sign
 from tests.agents.builtin.fake_github import FakeGitHub
 from tests.agents.conftest import FakeMessagesAPI
-from tests.conftest import RedisServer, Worker, wait_until
+from tests.conftest import Worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -57,35 +57,10 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def model() -> Iterator[FakeMessagesAPI]:
-    server = FakeMessagesAPI()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def reviewer_worker(
-    worker_factory: Any,
-    github: FakeGitHub,
-    model: FakeMessagesAPI,
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Worker]:
+def reviewer_worker(agent_worker: Callable[..., Worker], github: FakeGitHub) -> Worker:
     """A worker on a queue of this test's own, holding a GitHub token, as a deployment would."""
-    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
-    env = {
-        "ANTHROPIC_BASE_URL": model.url,
-        "ANTHROPIC_API_KEY": "sk-ant-test",
-        "SWITCHYARD_AGENT_PROVIDER": "anthropic",
-        "SWITCHYARD_AGENT_MAX_RETRIES": "0",
-        "SWITCHYARD_GITHUB_API_URL": github.url,
-        "SWITCHYARD_GITHUB_TOKEN": GITHUB_TOKEN,
-    }
-    worker = worker_factory("scoping", queues=QUEUE, env=env)
-    yield worker
-    worker.stop()
-    redis_server.client().delete(QUEUE)
+    env = {"SWITCHYARD_GITHUB_API_URL": github.url, "SWITCHYARD_GITHUB_TOKEN": GITHUB_TOKEN}
+    return agent_worker("scoping", QUEUE, env=env)
 
 
 def test_a_pull_request_published_through_the_api_reaches_no_github_agent(
