@@ -31,6 +31,8 @@ def read_body(request: HttpRequest) -> bytes:
     """Read the raw body, refusing one over the limit before anything hashes or parses it."""
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or ""
+    if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return _read_chunked(request, limit)
     if declared:
         try:
             length = int(declared)
@@ -64,3 +66,25 @@ def accepted(result: PublishResult) -> JsonResponse:
     return answer(
         202, id=str(result.event.id), status=result.event.status, deliveries=result.deliveries
     )
+
+
+def _read_chunked(request: HttpRequest, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body, which has no Content-Length: Django's
+    ``request.read()`` would give nothing (it reads Content-Length bytes). gunicorn de-chunks
+    the body into ``wsgi.input`` and ends it (``wsgi.input_terminated``), so it is read from
+    there, up to the limit. A server that does not end the stream could leave the read
+    waiting for bytes that never come: there the sender is asked for a length instead."""
+    if not request.META.get("wsgi.input_terminated"):
+        raise Rejection(411, "this server needs a Content-Length; send the body unchunked")
+    stream = request.META["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise Rejection(413, f"body is larger than the limit of {limit} bytes")
+    return b"".join(parts)

@@ -1,4 +1,5 @@
-"""Fixtures for the security tests: a fake Messages API, and real workers pointed at it."""
+"""Fixtures for the security tests: the Procfile's web server, a fake Messages API, and real
+workers pointed at it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.agents.conftest import FakeMessagesAPI
-from tests.conftest import RedisServer, Worker
+from tests.conftest import RedisServer, Worker, _test_database_url
+from tests.web_server import WebServer
 
 
 @pytest.fixture
@@ -48,3 +50,17 @@ def agent_worker(
     for worker, queue in started:
         worker.stop()
         redis_server.client().delete(queue)
+
+
+@pytest.fixture(scope="module")
+def web_server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebServer]:
+    """gunicorn as the Procfile starts it, against the test database; one per module. Tests
+    that use it need ``django_db(transaction=True)``: it sees only committed rows."""
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    log_path = tmp_path_factory.mktemp("web") / "gunicorn.log"
+    server = WebServer(database_url=database_url, log_path=log_path).start()
+    yield server
+    server.stop()
