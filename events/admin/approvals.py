@@ -62,6 +62,13 @@ class ApprovalAdmin(admin.ModelAdmin):
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return has_model_permission(request, Approval, "change")
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The Approve and Reject buttons only for those whose POST would be accepted.
+        fields = super().get_fields(request, obj)
+        if self.has_decide_permission(request):
+            return fields
+        return [name for name in fields if name != "decision"]
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         if not self.has_decide_permission(request):

@@ -300,6 +300,25 @@ def test_admin_decisions_need_the_change_permission(client: Client, pending: App
     assert pending.status == ApprovalStatus.PENDING
 
 
+def test_only_those_who_may_decide_see_the_approve_and_reject_buttons(
+    client: Client, admin_client: Client, pending: Approval
+) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_approval"))
+    client.force_login(viewer)
+    page = reverse("admin:events_approval_change", args=[pending.pk])
+    changelist = reverse("admin:events_approval_changelist")
+
+    as_viewer = client.get(page).content.decode()
+    as_admin = admin_client.get(page).content.decode()
+
+    buttons = (">Approve</button>", ">Reject</button>", decide_url(pending))
+    assert [b in as_viewer for b in buttons] == [False, False, False]
+    assert [b in as_admin for b in buttons] == [True, True, True]
+    assert "approve_selected" not in client.get(changelist).content.decode()
+    assert "approve_selected" in admin_client.get(changelist).content.decode()
+
+
 def test_admin_decide_refuses_get_and_unknown_choices(
     admin_client: Client, pending: Approval
 ) -> None:
