@@ -26,6 +26,7 @@ run: install ## Web + worker + beat without demo data; Ctrl-C stops (PORT=8000)
 
 test: install ## Lint, check migrations, then run every test against real services
 	bash scripts/ensure-services
+	bash scripts/ensure-browser
 	$(MAKE) --no-print-directory lint migrations-check
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 

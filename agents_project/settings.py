@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every response gets the header, static files included.
+    "agents_project.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -123,11 +125,23 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Largest accepted request body for webhooks and the publish API; checked before any hashing.
 SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+# Seconds a webhook or API body may take to arrive once its headers have; a client that
+# trickles it is answered 408 and its web thread freed (events/views/deadline.py). 0: no limit.
+SWITCHYARD_BODY_READ_SECONDS = env_float("SWITCHYARD_BODY_READ_SECONDS", 10.0, minimum=0.0)
 # Verified webhook requests a minute per source; 0 (the default) is no limit, and a source's
 # settings may turn one on with "rate_limit_per_minute". Off by default: GitHub does not
 # redeliver a refused webhook, so a 429 loses the event; load is absorbed by storing it, and
 # pressure on handlers is managed at delivery (routes, queues), not by turning senders away.
 SWITCHYARD_HOOK_RATE_LIMIT = env_int("SWITCHYARD_HOOK_RATE_LIMIT", 0, minimum=0)
+# The Content-Security-Policy header of every response (agents_project/csp.py); empty: none.
+# Scripts only from this origin (no inline script, no eval); inline styles (the admin's
+# templates use style attributes); no plugins, no framing, forms post only here.
+SWITCHYARD_CONTENT_SECURITY_POLICY = env_str(
+    "SWITCHYARD_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 # Failed API token checks a minute from one client address before every API request from it
 # is answered 429 for the rest of the minute (counted in Redis). 0: no throttle.
 SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE = env_int(
