@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from ..models import Source
 from ..publish import PublishResult, publish
 from ..webhooks.base import Incoming, Rejection
+from .deadline import body_deadline
 
 
 def answer(http_status: int, /, **body: Any) -> JsonResponse:
@@ -28,7 +29,24 @@ def method_not_allowed(allowed: str) -> JsonResponse:
 
 
 def read_body(request: HttpRequest) -> bytes:
-    """Read the raw body, refusing one over the limit before anything hashes or parses it."""
+    """Read the raw body, refusing one over the limit before anything hashes or parses it,
+    and one that takes longer than SWITCHYARD_BODY_READ_SECONDS to arrive (408)."""
+    seconds = settings.SWITCHYARD_BODY_READ_SECONDS
+    with body_deadline(request.META, seconds) as cut:
+        try:
+            body = _read_body(request)
+        except Rejection:
+            raise
+        except Exception:
+            if cut is None or not cut.is_set():
+                raise
+            body = b""  # the reader failed on the socket the deadline cut
+        if cut is not None and cut.is_set():
+            raise Rejection(408, f"the body did not arrive within {seconds:g} s")
+    return body
+
+
+def _read_body(request: HttpRequest) -> bytes:
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or ""
     if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
