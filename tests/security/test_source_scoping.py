@@ -115,3 +115,27 @@ def test_a_pull_request_published_through_the_api_reaches_no_github_agent(
     assert touched == {"Codertocat/Hello-World"}
     assert list(github.comments) == [PR]
     assert len(model.requests) == 2  # the genuine run's two turns, and no other
+
+
+@pytest.mark.parametrize(
+    ("event_type", "handler"),
+    [
+        ("github.pull_request.opened", "github.pr_review"),
+        ("stripe.invoice.payment_failed", "payments.recovery"),
+        ("schedule.daily-briefing", "briefing.daily"),
+        ("schedule.metrics-check", "metrics-check"),
+        ("approval.approved", "switchyard.approved_action"),
+    ],
+)
+def test_an_api_token_cannot_trigger_a_provider_or_system_handler(
+    routes: None, api_token: str, live_server: Any, event_type: str, handler: str
+) -> None:
+    status, answer = post(
+        f"{live_server.url}/api/events",
+        json.dumps({"type": event_type, "payload": {}}).encode(),
+        {"Authorization": f"Bearer {api_token}", "Content-Type": "application/json"},
+    )
+
+    assert status == 202, answer
+    assert not Delivery.objects.filter(event_id=answer["id"], handler=handler).exists()
+    assert Route.objects.filter(handler=handler).exists()  # it has routes: they refused it
