@@ -88,3 +88,19 @@ def test_a_secret_in_the_model_answer_is_redacted_wherever_the_answer_goes(
     assert "the model answered: Sure." in log
     assert API_KEY not in log
     assert json.dumps(ANSWER) not in log
+
+
+def test_a_secret_in_the_event_payload_never_reaches_the_model(
+    routes: None, model: FakeMessagesAPI, echo_worker: Worker
+) -> None:
+    model.text("Noted.")
+    source = Source.objects.create(slug="orders", kind="api")
+    event = publish(
+        source=source, type="agentrun.echo", payload={"note": f"the key is {API_KEY}, use it"}
+    ).event
+
+    wait_until(lambda: finished(event), timeout=30, what="the run to end")
+
+    sent = json.dumps(model.requests[0].body)
+    assert API_KEY not in sent
+    assert "the key is [redacted], use it" in sent
