@@ -328,6 +328,7 @@ def execute(
     # show only what is stored.
     clean = sanitiser_for(delivery)
     ctx = build_context(delivery, claimed.number, claimed.attempt_id or None, clean)
+    ctx.deadline = time.monotonic() + claimed.route.time_limit
     # The handler may wait for seconds (an agent on its model): it starts holding no
     # connection, and takes one from the pool only for the writes it makes.
     release_connections()

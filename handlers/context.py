@@ -78,6 +78,10 @@ class HandlerContext:
     # The model an operator set for this handler in the admin, asked once per run; it wins
     # over the agent's own ``model=`` and the default. None when nobody keeps overrides.
     model_override: Callable[[], str | None] | None = None
+    # When this attempt's time limit runs out, on the ``time.monotonic()`` clock; None when
+    # there is none. An agent makes no model or tool call past it, and bounds each model
+    # request's timeout by the time left (the threads pool cannot stop a running thread).
+    deadline: float | None = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

@@ -20,3 +20,8 @@ class TransientError(HandlerError):
 
 class PermanentError(HandlerError):
     """Trying again cannot help: bad input, a 4xx, a rule says no. Dead-letters at once."""
+
+
+class TimeLimitExceeded(TransientError):
+    """The attempt ran out of its time limit before it could finish; the delivery is tried
+    again with its route's backoff (raised by the agent runtime between steps)."""

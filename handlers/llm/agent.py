@@ -24,7 +24,7 @@ from django.conf import settings
 
 from agents_project.db import release_connections
 from handlers.context import ApprovalRequest, HandlerContext
-from handlers.errors import HandlerError, PermanentError
+from handlers.errors import HandlerError, PermanentError, TimeLimitExceeded
 
 from . import offline
 from .tools import Tool, ToolInputError, running_for, validate
@@ -188,6 +188,19 @@ class Agent:
                 ctx.logger.warning("agent %s: %s", self.name, reason)
                 raise BudgetExceeded(reason)
 
+    def check_time(self, ctx: HandlerContext, before: str) -> float | None:
+        """Seconds left of the attempt's time limit, or None without one; TimeLimitExceeded
+        if none are: no model or tool call starts after the limit."""
+        if ctx.deadline is None:
+            return None
+        left = ctx.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeLimitExceeded(
+                f"agent {self.name!r} reached its time limit before {before}; "
+                "nothing more was called"
+            )
+        return left
+
     def run(self, ctx: HandlerContext, user_content: str) -> AgentResult:
         """Run the loop for this delivery. Raises TransientError / PermanentError on failure
         (BudgetExceeded when a budget is used up)."""
@@ -258,11 +271,21 @@ class Agent:
         for turn in range(1, self.max_turns + 1):
             # Nothing a tool or a step wrote keeps a pooled connection through the wait.
             release_connections()
+            left = self.check_time(ctx, f"model call {turn}")
+            calling = client
+            if left is not None and left < float(settings.ANTHROPIC_TIMEOUT):
+                # A request may not outlast the attempt: the time left bounds its timeout, and
+                # the SDK does not try again after it.
+                calling = client.with_options(timeout=left, max_retries=0)
             started = time.monotonic()
             try:
-                response = client.messages.create(messages=messages, **request)  # type: ignore[arg-type]
+                response = calling.messages.create(messages=messages, **request)  # type: ignore[arg-type]
             except anthropic.AnthropicError as exc:
                 mapped = map_error(exc)
+                if isinstance(exc, anthropic.APITimeoutError) and calling is not client:
+                    mapped = TimeLimitExceeded(
+                        f"agent {self.name!r} reached its time limit during model call {turn}"
+                    )
                 step = {
                     "kind": "llm",
                     "provider": "anthropic",
@@ -297,6 +320,7 @@ class Agent:
                 self.check_budget(ctx, used, token_limit)
             results = []
             for call in calls:
+                self.check_time(ctx, f"tool {call.name!r}")
                 tool_step, result = self._call_tool(ctx, call.id, call.name, call.input)
                 steps.append(tool_step)
                 _record(ctx, tool_step)
