@@ -337,11 +337,13 @@ def execute(
             # Transient: during a rolling deploy an older worker may not know a new handler.
             raise TransientError(f"handler {delivery.handler!r} is not registered on {worker!r}")
         result = spec.fn(ctx)
+        _report_overrun(claimed, ctx)
         outcome = _check_outcome(result)
         _check_emitted(ctx.emitted)
     except GeneratorExit:
         raise
     except BaseException as exc:
+        _report_overrun(claimed, ctx)
         # SystemExit and KeyboardInterrupt too: left to Celery, they would leave the message
         # unacked and the delivery running with no trace of why.
         recorded = _record(fail, claimed, exc, tb_module.format_exc(), started, clean.text)
@@ -355,6 +357,24 @@ def execute(
         for item in ctx.emitted
     ]
     return _record(succeed, claimed, outcome, emitted, started)
+
+
+def _report_overrun(claimed: Claim, ctx: HandlerContext) -> None:
+    """Say so when a handler returned after its time limit: under the threads pool nothing
+    stops it, its lease may have lapsed and another worker taken the delivery over (then its
+    result is dropped by the conditional update that records it)."""
+    if ctx.deadline is None:
+        return
+    over = time.monotonic() - ctx.deadline
+    if over > 0:
+        log.warning(
+            "delivery %s (%s) attempt %s ran %.1f s past its time limit of %s s",
+            claimed.delivery.id,
+            claimed.delivery.handler,
+            claimed.number,
+            over,
+            claimed.route.time_limit,
+        )
 
 
 def _clean_key(item: Emitted, clean: Sanitiser) -> str | None:

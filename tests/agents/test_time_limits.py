@@ -4,6 +4,7 @@ bounded by the time left. The delivery is then retried (TimeLimitExceeded is tra
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -120,4 +121,21 @@ def test_the_pipeline_gives_the_run_its_routes_time_limit(
     )
     assert (
         delivery.last_error == "agent 'test.http_agent' reached its time limit during model call 1"
+    )
+
+
+@pytest.mark.django_db
+def test_a_plain_handler_past_its_limit_is_reported(
+    routes: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="switchyard.pipeline")
+    source = Source.objects.create(slug="slow", kind="api")
+    event = publish(source=source, type="test.slow", payload={"sleep": 2.3}).event
+    delivery = Delivery.objects.get(event=event, handler="test.slow")  # time limit 2 s
+
+    execute(delivery.pk)
+
+    assert re.search(
+        rf"delivery {delivery.pk} \(test\.slow\) attempt 1 ran 0\.\d s past its time limit of 2 s",
+        caplog.text,
     )
