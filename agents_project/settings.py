@@ -159,8 +159,12 @@ SWITCHYARD_LOOKUP_CACHE_SECONDS = env_float("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5
 # limit is never redelivered while it is still legitimately in flight.
 SWITCHYARD_MAX_TIME_LIMIT = env_int("SWITCHYARD_MAX_TIME_LIMIT", 1800, minimum=1)
 SWITCHYARD_MAX_BACKOFF = env_int("SWITCHYARD_MAX_BACKOFF", 3600, minimum=1)
-# The sweeper re-enqueues deliveries whose message was lost.
-SWITCHYARD_SWEEP_INTERVAL = env_float("SWITCHYARD_SWEEP_INTERVAL", 60.0, minimum=0.1)
+# A running delivery's lease, renewed by its worker a third of it apart while the handler
+# runs (events.leases): a dead worker's delivery is taken over within about one lease plus one
+# sweep interval, whatever its time limit.
+SWITCHYARD_LEASE_SECONDS = env_float("SWITCHYARD_LEASE_SECONDS", 30.0, minimum=1.0)
+# The sweeper takes back deliveries whose lease lapsed and re-sends overdue messages.
+SWITCHYARD_SWEEP_INTERVAL = env_float("SWITCHYARD_SWEEP_INTERVAL", 15.0, minimum=0.1)
 SWITCHYARD_SWEEP_GRACE = env_float("SWITCHYARD_SWEEP_GRACE", 120.0, minimum=0.0)
 SWITCHYARD_SWEEP_BATCH = env_int("SWITCHYARD_SWEEP_BATCH", 500, minimum=1)
 # The queue beat sends the sweeper to; at least one worker must consume it.

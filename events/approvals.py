@@ -111,7 +111,7 @@ def reject(approval_id: int, *, by: str, reason: str = "") -> bool:
 
 def _last_attempt(ctx: HandlerContext) -> bool:
     """Whether this run is the executor delivery's last attempt before it is dead-lettered."""
-    from .delivery import route_settings  # delivery imports this module
+    from .transitions import route_settings
 
     delivery = (
         Delivery.objects.select_related("route")

@@ -202,6 +202,9 @@ class Delivery(models.Model):
     resends = models.PositiveIntegerField(default=0)
     resend_after = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The worker process renewing the lease: boot id / PID namespace / pid / start time
+    # (events.leases), so a worker on the same machine can tell the holder has exited.
+    lease_holder = models.CharField(max_length=120, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     error_class = models.CharField(max_length=200, blank=True, default="")
     outcome = models.JSONField(null=True, blank=True)

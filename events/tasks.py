@@ -9,13 +9,15 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from .delivery import execute
+from .leases import FENCE_MARGIN
 from .recovery import sweep as sweep_deliveries
 from .schedules.tasks import run_schedule  # noqa: F401  (registers events.schedule)
 
 log = logging.getLogger("switchyard.pipeline")
 
-# Seconds a prefork child gets after the soft limit to wrap up before it is killed.
-HARD_LIMIT_MARGIN = 10
+# Seconds a prefork child gets after the soft limit to wrap up before it is killed; the
+# threads pool fences an attempt after the same margin (events.leases).
+HARD_LIMIT_MARGIN = FENCE_MARGIN
 
 
 @shared_task(
@@ -36,12 +38,7 @@ HARD_LIMIT_MARGIN = 10
     max_retries=8,
 )
 def deliver(self: Any, delivery_id: int) -> dict[str, Any]:
-    hard, soft = self.request.timelimit or (None, None)
-    outcome = execute(
-        int(delivery_id),
-        worker=self.request.hostname or "",
-        message_time_limit=soft or hard,
-    )
+    outcome = execute(int(delivery_id), worker=self.request.hostname or "")
     if outcome.retry_in is not None:
         # A fresh message with a countdown, not self.retry(): the attempt budget lives in the
         # database, and Celery's own retry counter would cap it at max_retries. If sending

@@ -25,7 +25,7 @@ from django.utils.text import Truncator
 from handlers import registry
 
 from ..models import Delivery, DeliveryStatus, Event, Route
-from ..recovery import requeue
+from ..transitions import requeue
 
 # How many of the newest rows a filter looks at to offer its choices: enough to list what is
 # going on, without a DISTINCT over a table of millions on every page load.

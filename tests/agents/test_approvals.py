@@ -28,7 +28,7 @@ from events.models import (
     Step,
 )
 from events.publish import internal_source, publish
-from events.recovery import requeue
+from events.transitions import requeue
 from tests.testapp.approval_handlers import PAYMENTS_DOWN
 from tests.testapp.models import SideEffect
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 
 from agents_project.celery import app
-from events.delivery import route_settings
 from events.models import Delivery, Event, Route, Source
 from events.tasks import HARD_LIMIT_MARGIN, deliver
+from events.transitions import route_settings
 
 
 def test_visibility_timeout_exceeds_longest_time_limit_plus_longest_backoff() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import OperationalError
@@ -10,10 +11,13 @@ from django.utils import timezone
 
 import events.delivery as delivery_module
 import events.publish as publish_module
-from events.delivery import Claim, claim, execute
+import events.transitions as transitions_module
+from events.delivery import execute
+from events.leases import holder, holder_is_dead
 from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
-from events.recovery import requeue, sweep
+from events.recovery import sweep
+from events.transitions import Claim, claim, requeue
 
 
 @pytest.fixture
@@ -80,7 +84,7 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # would take the delivery first)
     monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    real = delivery_module.settle_event_status
+    real = transitions_module.settle_event_status
     calls = {"n": 0}
 
     def drops_once(event_id: object) -> None:
@@ -89,7 +93,7 @@ def test_a_database_error_while_recording_is_retried_not_lost(
             raise OperationalError("server closed the connection unexpectedly")
         real(event_id)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(delivery_module, "settle_event_status", drops_once)
+    monkeypatch.setattr(transitions_module, "settle_event_status", drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
 
     # when the delivery runs
@@ -123,27 +127,30 @@ def test_a_handler_raising_system_exit_is_recorded_as_a_failure(
 
 
 @pytest.mark.django_db
-def test_the_lease_covers_the_message_time_limit_when_the_route_was_lowered(
-    source: Source, routes: None
+def test_a_claim_takes_a_short_lease_in_this_process_name_whatever_the_time_limit(
+    source: Source, routes: None, settings: Any
 ) -> None:
+    settings.SWITCHYARD_LEASE_SECONDS = 30
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    Route.objects.filter(handler="test.rebook").update(time_limit=10)
+    Route.objects.filter(handler="test.rebook").update(time_limit=900)
     before = timezone.now()
 
-    claimed = claim(delivery.id, message_time_limit=500)
+    claimed = claim(delivery.id)
 
     assert isinstance(claimed, Claim)
     delivery.refresh_from_db()
     assert delivery.lease_expires_at is not None
     lease = (delivery.lease_expires_at - before).total_seconds()
-    assert 499 <= lease <= 501
+    assert 29 <= lease <= 31
+    assert delivery.lease_holder == holder()
+    assert not holder_is_dead(delivery.lease_holder)
 
 
 @pytest.mark.django_db
 def test_the_sweeper_backs_off_re_sending_a_delivery_nobody_picks_up(
     source: Source, routes: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("events.recovery.enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
     start = timezone.now() + timedelta(seconds=10)
 
@@ -175,7 +182,7 @@ def test_a_requeued_delivery_runs_even_if_its_event_is_stale(
     execute(delivery.id)
     Event.objects.filter(id=result.event.id).update(received_at=timezone.now() - timedelta(hours=1))
     Event.objects.filter(id=result.event.id).update(payload={})  # the cause is fixed
-    monkeypatch.setattr("events.recovery.enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: None)
 
     # when an operator requeues it
     assert requeue([delivery.id]) == 1

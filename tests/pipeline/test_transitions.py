@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from events.delivery import Claim, Outcome, claim, execute, fail, succeed
+from events.delivery import execute
 from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
-from events.recovery import requeue, sweep
+from events.recovery import sweep
+from events.transitions import Claim, Outcome, claim, fail, requeue, succeed
 from handlers.errors import TransientError
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +167,7 @@ def test_requeue_resets_once_and_a_second_click_does_nothing(
     assert delivery.status == "dead_lettered"
 
     sent: list[int] = []
-    monkeypatch.setattr("events.recovery.enqueue", lambda jobs: sent.extend(j[0] for j in jobs))
+    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: sent.extend(j[0] for j in jobs))
     with django_capture_on_commit_callbacks(execute=True):
         first = requeue([delivery.id])
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,10 +1,10 @@
-"""events.delivery.backoff_delay: exponential, capped, jitter that only stretches."""
+"""events.transitions.backoff_delay: exponential, capped, jitter that only stretches."""
 
 from __future__ import annotations
 
 import pytest
 
-from events.delivery import backoff_delay
+from events.transitions import backoff_delay
 
 RANDS = [0.0, 0.001, 0.25, 0.5, 0.75, 0.999, 1.0]
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from events.delivery import execute
 from events.models import Approval, Delivery, DeliveryStatus, Event, Source, Step
 from events.publish import publish
-from events.recovery import requeue
+from events.transitions import requeue
 from handlers.agents import daily_briefing
 from handlers.agents.daily_briefing import briefing, summary
 

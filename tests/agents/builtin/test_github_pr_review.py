@@ -19,7 +19,7 @@ from django.test import Client
 import handlers.agents.github_pr_review as reviewer
 from events.delivery import execute
 from events.models import Attempt, Delivery, DeliveryStatus, Event, Source, Step
-from events.recovery import requeue
+from events.transitions import requeue
 from events.webhooks.github import sign
 from handlers.agents.github_pr_review import rules
 

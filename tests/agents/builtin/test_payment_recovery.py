@@ -28,7 +28,7 @@ from events.models import (
     Step,
 )
 from events.publish import publish
-from events.recovery import requeue
+from events.transitions import requeue
 from events.webhooks.stripe import sign
 from handlers.agents import payment_recovery
 from handlers.agents.payment_recovery.tools import send_recovery_email

@@ -1,0 +1,204 @@
+"""The leases a worker process holds on its running deliveries, kept by one thread.
+
+A running delivery's lease is short (``SWITCHYARD_LEASE_SECONDS``, 30 s by default) and says
+nothing about the time limit: this process renews the leases of every attempt it runs, a
+third of a lease apart, in one statement. A worker that dies stops renewing; within a lease its
+deliveries are free to be taken over (events.transitions).
+
+The time limit is enforced on its own. Under the prefork pool Celery's soft and hard limits
+stop the handler; under the threads and gevent pools nothing can stop a thread, so an attempt
+still running ``FENCE_MARGIN`` seconds past its limit is fenced here: recorded as failed with
+``TimeLimitExceeded`` (retried or dead-lettered as any failure), its lease given up, and its
+late result dropped by the conditional update that would record it.
+
+Each lease names its holder: this machine's boot, its PID namespace, the process id and the
+process's start time. A worker on the same machine can then tell that a holder has exited (a
+prefork child killed, a worker killed whose message the broker gave back) and take the
+delivery over at once instead of waiting for the lease to lapse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from agents_project.db import release_connections
+
+if TYPE_CHECKING:
+    from .transitions import Claim
+
+log = logging.getLogger("switchyard.pipeline")
+
+# Seconds past its time limit an attempt may run before it is fenced (the prefork pool's hard
+# limit is the same margin).
+FENCE_MARGIN = 10
+
+
+# --- Who holds a lease --------------------------------------------------------------------
+
+
+@cache
+def _machine() -> tuple[str, str]:
+    """This kernel's boot id and this process's PID namespace: where a pid means something."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
+    except OSError:
+        namespace = "-"
+    return boot, namespace
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot; None if it is gone (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def holder() -> str:
+    """This process, as a lease names it."""
+    boot, namespace = _machine()
+    pid = os.getpid()
+    return f"{boot}/{namespace}/{pid}/{_start_time(pid) or '-'}"
+
+
+def holder_is_dead(name: str) -> bool:
+    """Whether the process ``name`` is known to have exited. False when this process cannot
+    tell: another machine, another PID namespace, or no /proc."""
+    parts = name.split("/")
+    if len(parts) != 4 or tuple(parts[:2]) != _machine() or parts[3] == "-":
+        return False
+    try:
+        pid = int(parts[2])
+    except ValueError:
+        return False
+    return _start_time(pid) != parts[3]
+
+
+# --- Keeping leases -----------------------------------------------------------------------
+
+
+@dataclass
+class Held:
+    claim: Claim
+    deadline: float  # time.monotonic() when the time limit runs out
+    started: datetime
+
+
+class Keeper:
+    """The running attempts of this process, their leases renewed by one daemon thread."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, Held] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def hold(self, claimed: Claim, deadline: float, started: datetime) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # forked (a prefork child): start afresh
+                self._held, self._thread, self._pid = {}, None, os.getpid()
+            self._held[claimed.delivery.id] = Held(claimed, deadline, started)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="switchyard-leases", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, delivery_id: int) -> None:
+        with self._lock:
+            self._held.pop(delivery_id, None)
+
+    def held(self) -> list[int]:
+        with self._lock:
+            return list(self._held)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.SWITCHYARD_LEASE_SECONDS / 3)
+            try:
+                self.beat()
+            except Exception:
+                log.exception("renewing leases failed; trying again at the next beat")
+                connection.close()
+            finally:
+                release_connections()
+
+    def beat(self) -> None:
+        """Fence the attempts past their time limit, then renew the others' leases."""
+        from .transitions import renew
+
+        now = time.monotonic()
+        with self._lock:
+            overrun = [h for h in self._held.values() if now > h.deadline + FENCE_MARGIN]
+            for h in overrun:
+                del self._held[h.claim.delivery.id]
+            running = [(h.claim.delivery.id, h.claim.number) for h in self._held.values()]
+        for h in overrun:
+            self._fence(h, now)
+        if not running:
+            return
+        renewed = renew(running, holder())
+        for delivery_id, number in running:
+            if delivery_id not in renewed:
+                log.warning(
+                    "delivery %s attempt %s: lease not renewed (finished, or taken over)",
+                    delivery_id,
+                    number,
+                )
+
+    def _fence(self, h: Held, now: float) -> None:
+        from handlers.errors import TimeLimitExceeded
+
+        from .tasks import send_delivery
+        from .transitions import fail
+
+        claimed = h.claim
+        over = now - h.deadline
+        exc = TimeLimitExceeded(
+            f"still running {over:.0f} s past its time limit of {claimed.route.time_limit} s; "
+            "fenced (a late result is dropped)"
+        )
+        try:
+            outcome = fail(claimed, exc, "", h.started)
+        except DatabaseError:
+            log.exception("fencing delivery %s failed; its lease will lapse", claimed.delivery.id)
+            connection.close()
+            return
+        log.warning(
+            "delivery %s (%s) attempt %s fenced %.0f s past its time limit: %s",
+            claimed.delivery.id,
+            claimed.delivery.handler,
+            claimed.number,
+            over,
+            outcome.status,
+        )
+        if outcome.retry_in is not None:
+            send_delivery(
+                outcome.delivery_id,
+                queue=outcome.queue,
+                time_limit=outcome.time_limit,
+                countdown=outcome.retry_in,
+            )
+
+
+keeper = Keeper()
