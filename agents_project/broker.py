@@ -1,6 +1,7 @@
 """Which Celery broker `manage.py up` uses: Redis when it answers, else a SQLite file.
 
-Production runs on Redis. For `make demo` and `make run` on a machine without Redis, kombu's
+Production runs on RabbitMQ (recommended: a dead worker's messages come back at once) or
+Redis. For `make demo` and `make run` on a machine without Redis, kombu's
 SQLAlchemy transport on a file under var/ keeps web, worker and beat talking to each other;
 the database stays the source of truth either way, so the slower broker only costs latency.
 
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 PING_TIMEOUT = 1.0
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 SQLITE_BROKER_FILE = "broker.sqlite3"
 
 
@@ -72,6 +74,12 @@ def transport_options(broker_url: str, *, visibility_timeout: int) -> dict[str, 
     transport: it passes every option on to ``create_engine()``, which refuses unknown ones.
     """
     scheme = urlsplit(broker_url).scheme.lower()
+    if scheme in AMQP_SCHEMES:
+        # RabbitMQ: the broker confirms each message is stored before publish returns, and
+        # gives back a consumer's unacknowledged messages as soon as its connection drops (no
+        # visibility timeout to tune). Queues are durable, messages persistent (Celery's
+        # defaults).
+        return {"confirm_publish": True}
     if scheme.startswith("sqla+") or scheme.startswith("sqlalchemy+"):
         if "sqlite" in scheme:
             # Web, worker and beat share the file: wait for a lock rather than fail.

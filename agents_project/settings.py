@@ -165,7 +165,9 @@ SWITCHYARD_MAX_BACKOFF = env_int("SWITCHYARD_MAX_BACKOFF", 3600, minimum=1)
 SWITCHYARD_LEASE_SECONDS = env_float("SWITCHYARD_LEASE_SECONDS", 30.0, minimum=1.0)
 # The sweeper takes back deliveries whose lease lapsed and re-sends overdue messages.
 SWITCHYARD_SWEEP_INTERVAL = env_float("SWITCHYARD_SWEEP_INTERVAL", 15.0, minimum=0.1)
-SWITCHYARD_SWEEP_GRACE = env_float("SWITCHYARD_SWEEP_GRACE", 120.0, minimum=0.0)
+# Seconds past its due time a waiting delivery's message may be before the sweeper sends it
+# again (a queue behind a backlog gets duplicates, which a claim drops cheaply).
+SWITCHYARD_SWEEP_GRACE = env_float("SWITCHYARD_SWEEP_GRACE", 30.0, minimum=0.0)
 SWITCHYARD_SWEEP_BATCH = env_int("SWITCHYARD_SWEEP_BATCH", 500, minimum=1)
 # The queue beat sends the sweeper to; at least one worker must consume it.
 SWITCHYARD_MAINTENANCE_QUEUE = env_str("SWITCHYARD_MAINTENANCE_QUEUE", "maintenance")

@@ -43,6 +43,8 @@ log = logging.getLogger("switchyard.pipeline")
 # Seconds past its time limit an attempt may run before it is fenced (the prefork pool's hard
 # limit is the same margin).
 FENCE_MARGIN = 10
+# How often the keeper looks for attempts to fence (it renews leases a third of a lease apart).
+FENCE_CHECK_SECONDS = 1.0
 
 
 # --- Who holds a lease --------------------------------------------------------------------
@@ -133,19 +135,24 @@ class Keeper:
             return list(self._held)
 
     def _run(self) -> None:
+        renewed = time.monotonic()
         while True:
-            time.sleep(settings.SWITCHYARD_LEASE_SECONDS / 3)
+            time.sleep(FENCE_CHECK_SECONDS)
+            now = time.monotonic()
+            renew = now - renewed >= settings.SWITCHYARD_LEASE_SECONDS / 3
             try:
-                self.beat()
+                self.beat(renew=renew)
             except Exception:
                 log.exception("renewing leases failed; trying again at the next beat")
                 connection.close()
             finally:
                 release_connections()
+            if renew:
+                renewed = now
 
-    def beat(self) -> None:
-        """Fence the attempts past their time limit, then renew the others' leases."""
-        from .transitions import renew
+    def beat(self, *, renew: bool = True) -> None:
+        """Fence the attempts past their time limit; if ``renew``, renew the others' leases."""
+        from .transitions import renew as renew_leases
 
         now = time.monotonic()
         with self._lock:
@@ -155,9 +162,9 @@ class Keeper:
             running = [(h.claim.delivery.id, h.claim.number) for h in self._held.values()]
         for h in overrun:
             self._fence(h, now)
-        if not running:
+        if not (renew and running):
             return
-        renewed = renew(running, holder())
+        renewed = renew_leases(running, holder())
         for delivery_id, number in running:
             if delivery_id not in renewed:
                 log.warning(

@@ -18,6 +18,8 @@ log = logging.getLogger("switchyard.pipeline")
 # Seconds a prefork child gets after the soft limit to wrap up before it is killed; the
 # threads pool fences an attempt after the same margin (events.leases).
 HARD_LIMIT_MARGIN = FENCE_MARGIN
+# The longest countdown a message is sent with (see send_delivery).
+MAX_COUNTDOWN = 600.0
 
 
 @shared_task(
@@ -56,7 +58,12 @@ def send_delivery(
     delivery_id: int, *, queue: str, time_limit: int, countdown: float | None = None
 ) -> bool:
     """Enqueue one delivery. Returns False (and logs) when the broker cannot be reached."""
-    options: dict[str, Any] = {"countdown": countdown} if countdown is not None else {}
+    options: dict[str, Any] = {}
+    if countdown is not None:
+        # The message waits in a worker, unacknowledged, until its countdown; RabbitMQ closes
+        # a channel holding one past its consumer_timeout (30 min by default). A longer wait
+        # is sent in steps: a message that arrives early is sent again for the rest (claim).
+        options["countdown"] = min(countdown, MAX_COUNTDOWN)
     try:
         deliver.apply_async(
             args=(delivery_id,),

@@ -158,11 +158,16 @@ def quiesce_workers(redis_server: RedisServer) -> None:
     """
     from agents_project.celery import app
 
-    workers = [w for w in RUNNING if isinstance(w, Worker)]
+    # Workers on the private Redis (the chaos suite stops its RabbitMQ ones itself).
+    workers = [
+        w
+        for w in RUNNING
+        if isinstance(w, Worker) and "SWITCHYARD_TEST_BROKER_URL" not in w.extra_env
+    ]
     if not workers:
         return
     client = redis_server.client()
-    for queue in ("default", "chaos", "maintenance", "maintenance-beat-test"):
+    for queue in ("default", "chaos", "maintenance", "maintenance-beat-test", "maintenance-chaos"):
         client.delete(queue)
     names = [f"{w.name}@{socket.gethostname()}" for w in workers]
     inspect = app.control.inspect(destination=names, timeout=2.0)

@@ -19,7 +19,10 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switch
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("SWITCHYARD_TEST_REDIS_PORT", str(_free_port()))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['SWITCHYARD_TEST_REDIS_PORT']}/0"
-os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+# The chaos suite starts some workers on RabbitMQ (tests/chaos): they get its URL here.
+os.environ["CELERY_BROKER_URL"] = (
+    os.environ.get("SWITCHYARD_TEST_BROKER_URL") or os.environ["REDIS_URL"]
+)
 
 from agents_project.settings import *  # noqa: E402,F403
 from agents_project.settings import INSTALLED_APPS  # noqa: E402

@@ -56,6 +56,8 @@ def start_worker(
         "SWITCHYARD_AGENT_PROVIDER": "anthropic",
         "ANTHROPIC_TIMEOUT": "10",
         "SWITCHYARD_AGENT_MAX_RETRIES": "0",
+        # Short leases: a killed worker's delivery is free for the sweeper within seconds.
+        "SWITCHYARD_LEASE_SECONDS": "2",
     }
     started: list[Worker] = []
 
@@ -160,7 +162,7 @@ def test_400_invalid_request_dead_letters_at_once_with_the_reason(
     assert len(api.requests) == 1
 
 
-def test_a_run_killed_after_a_write_tool_acted_does_not_act_again_when_redelivered(
+def test_a_run_killed_after_a_write_tool_acted_does_not_act_again_when_run_again(
     api: FakeMessagesAPI, start_worker: Callable[[str], Worker], routes: None, source: Source
 ) -> None:
     # given a model that asks for a refund, then takes its time over the next answer
@@ -182,7 +184,7 @@ def test_a_run_killed_after_a_write_tool_acted_does_not_act_again_when_redeliver
     first_worker.kill()
     assert Delivery.objects.get(id=delivery.id).status == "running"
 
-    # and a new worker starts; the sweeper takes the delivery back once its lease has run out
+    # and a new worker starts; the sweeper takes the delivery back once its lease has lapsed
     second_worker = start_worker("agents-kill-2")
     wait_until(lambda: sweep(grace=0.5).recovered == 1, interval=0.5, what="the sweeper")
     wait_until(lambda: finished(delivery), what="the re-run to finish")

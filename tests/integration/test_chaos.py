@@ -6,10 +6,7 @@ disturbing the shared worker.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +32,12 @@ def _all_processed(events: list[Event]) -> bool:
     return Event.objects.filter(id__in=ids, status="processed").count() == len(ids)
 
 
-def test_worker_killed_mid_handler_completes_after_restart_with_one_effect(
+def test_a_killed_workers_delivery_is_taken_back_by_the_sweeper_once_its_lease_lapses(
     worker_factory: Callable[..., Worker], routes: None, api_source: Source
 ) -> None:
-    # given a worker running a handler that has applied its effect and is still busy
-    first = worker_factory("kill-1", queues="chaos")
+    # given a worker (leases of 2 s) running a handler that has applied its effect and is
+    # still busy
+    first = worker_factory("kill-1", queues="chaos", env={"SWITCHYARD_LEASE_SECONDS": "2"})
     event = publish(source=api_source, type="test.slow", payload={"sleep": 120}).event
     key = f"{event.id}:test.slow"
     wait_until(lambda: SideEffect.objects.filter(key=key).exists(), what="the first effect")
@@ -50,7 +48,8 @@ def test_worker_killed_mid_handler_completes_after_restart_with_one_effect(
     first.kill()
     assert Delivery.objects.get(id=delivery.id).status == "running"
 
-    # and a new worker starts; the sweeper takes the delivery back once the lease has run out
+    # and a new worker starts; the sweeper takes the delivery back once the lease has lapsed
+    # (on Redis the killed worker's message stays unacknowledged for the visibility timeout)
     second = worker_factory("kill-2", queues="chaos")
 
     def finished() -> bool:
@@ -209,39 +208,3 @@ def test_a_handler_calling_sys_exit_does_not_wedge_the_worker(
     delivery = Delivery.objects.get(event=bad)
     assert (delivery.total_attempts, delivery.error_class) == (2, "SystemExit")
     assert HandlerCall.objects.filter(handler="test.exit").count() == 2
-
-
-def test_prefork_child_killed_mid_handler_is_requeued_and_completes_once(
-    worker_factory: Callable[..., Worker], routes: None, api_source: Source
-) -> None:
-    # given a prefork worker whose pool child is running a handler that already applied its
-    # effect (the parent survives: acks_late + reject_on_worker_lost requeue the message)
-    prefork = worker_factory("prefork", queues="chaos", pool="prefork", concurrency=1)
-    event = publish(source=api_source, type="test.slow_prefork", payload={"sleep": 120}).event
-    key = f"{event.id}:test.slow_prefork"
-    wait_until(lambda: SideEffect.objects.filter(key=key).exists(), what="the first effect")
-    children = subprocess.run(
-        ["pgrep", "-P", str(prefork.pid)], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert len(children) == 1
-
-    # when the pool child is killed
-    os.kill(int(children[0]), signal.SIGKILL)
-
-    # then the parent reports the loss, the sweeper takes the delivery back once its lease has
-    # run out, and the second attempt completes without a second effect
-    def finished() -> bool:
-        sweep(grace=0.5)
-        return Delivery.objects.get(event=event).status == "succeeded"
-
-    wait_until(finished, timeout=60, interval=0.5, what="the delivery to complete")
-    prefork.stop()
-    assert "WorkerLostError" in prefork.log(tail=None)
-    delivery = Delivery.objects.get(event=event)
-    assert delivery.total_attempts == 2
-    attempts = list(Attempt.objects.filter(delivery=delivery).values_list("number", "status"))
-    assert sorted(attempts) == [(1, "lost"), (2, "succeeded")]
-    assert SideEffect.objects.filter(key=key).count() == 1
-    assert (
-        HandlerCall.objects.filter(handler="test.slow_prefork", event_id=str(event.id)).count() == 2
-    )

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from agents_project.celery import app
 from events.models import Delivery, Event, Route, Source
-from events.tasks import HARD_LIMIT_MARGIN, deliver
+from events.tasks import HARD_LIMIT_MARGIN
 from events.transitions import route_settings
 
 
@@ -18,20 +18,6 @@ def test_visibility_timeout_exceeds_longest_time_limit_plus_longest_backoff() ->
         settings.SWITCHYARD_MAX_TIME_LIMIT + HARD_LIMIT_MARGIN + settings.SWITCHYARD_MAX_BACKOFF
     )
     assert visibility > longest
-
-
-def test_delivery_task_acks_late_and_requeues_on_worker_loss() -> None:
-    assert deliver.acks_late is True
-    assert deliver.reject_on_worker_lost is True
-    assert app.conf.worker_prefetch_multiplier == 1
-    assert app.conf.task_acks_late is True
-    assert app.conf.task_reject_on_worker_lost is True
-
-
-def test_sweeper_is_on_the_beat_schedule() -> None:
-    entry = app.conf.beat_schedule["switchyard-sweeper"]
-    assert entry["task"] == "events.sweep"
-    assert entry["schedule"] == settings.SWITCHYARD_SWEEP_INTERVAL
 
 
 def test_route_settings_are_clamped_to_the_limits_the_broker_allows_for(db: None) -> None:

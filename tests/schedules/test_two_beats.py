@@ -14,7 +14,7 @@ from events.schedules import DUE_HEADER, SENT_HEADER
 from events.schedules.tasks import run_schedule
 from tests.conftest import Beat, Worker, wait_until
 
-from .conftest import count, make_schedule, ticks
+from .conftest import make_schedule, ticks
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -35,9 +35,26 @@ def test_only_the_beat_holding_the_lock_sends_and_the_other_takes_over(
         timeout=20,
         what=f"the second beat to find the lock taken:\n{second.log()}",
     )
-    wait_until(lambda: count("twins") >= 3, timeout=20, what=f"three ticks:\n{first.log()}")
+    both_running = datetime.now(UTC)
 
-    # then only the first sent them; the second waited for the lock
+    def due_while_both_run() -> list[datetime]:
+        return list(
+            ScheduleTick.objects.filter(name="twins", due_at__gt=both_running).values_list(
+                "due_at", flat=True
+            )
+        )
+
+    wait_until(
+        lambda: len(due_while_both_run()) >= 3,
+        timeout=20,
+        what=f"three ticks due while both beats run:\n{first.log()}",
+    )
+    assert first.process is not None and first.process.poll() is None
+    assert second.process is not None and second.process.poll() is None
+
+    # then each of those due times was sent once, by the first; the second waited for the lock
+    due = due_while_both_run()
+    assert len(due) == len(set(due))
     assert SENDING in first.log(tail=None)
     assert SENDING not in second.log(tail=None)
 

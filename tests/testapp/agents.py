@@ -60,6 +60,14 @@ def slow(ctx: HandlerContext) -> dict[str, Any]:
     return {"applied": applied, "attempt": ctx.attempt}
 
 
+@handler("test.long", on=["test.long"], max_attempts=3, time_limit=120, queue="chaos")
+def long(ctx: HandlerContext) -> dict[str, Any]:
+    """Applies its effect, then sleeps ``sleep`` seconds well within its time limit."""
+    applied = record(ctx)
+    time.sleep(float(ctx.event.payload.get("sleep", 5)))
+    return {"applied": applied, "attempt": ctx.attempt}
+
+
 @handler("test.chaos", on=["test.chaos"], max_attempts=3, queue="chaos")
 def chaos(ctx: HandlerContext) -> dict[str, Any]:
     applied = record(ctx)
