@@ -279,6 +279,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# After a reconnection Celery lowers the prefetch count and restores it from the thread that
+# acknowledges the next task; under the threads pool that is a pool thread calling basic_qos
+# on the consumer's connection while the main thread reads it, and the worker hangs for good
+# (seen on a RabbitMQ restart: tests/chaos/test_faults.py). Off: a reconnected worker may
+# prefetch up to its concurrency while older tasks finish, which a claim makes harmless.
+CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
