@@ -52,6 +52,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a webhook or API view that cannot reach the database answers 503 with
+    # Retry-After (nothing was written) rather than 500.
+    "agents_project.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "agents_project.urls"
