@@ -60,12 +60,18 @@ class BeatLock:
         return bool(self._release(keys=[self.key], args=[self.token]))
 
 
-def lock_for(broker_url: str, *, ttl: float) -> BeatLock | None:
-    """A lock on the broker's Redis; None when the broker is not Redis (the SQLite fallback
-    of ``make demo``, which runs a single beat)."""
-    if urlsplit(broker_url).scheme not in {"redis", "rediss"}:
+def lock_for(broker_url: str, *, ttl: float, redis_url: str = "") -> BeatLock | None:
+    """A lock on the broker's Redis, or on ``redis_url`` when the broker is RabbitMQ (Redis is
+    still the project's cache and limiter); None on the SQLite fallback of ``make demo``,
+    which runs a single beat."""
+    scheme = urlsplit(broker_url).scheme
+    if scheme in {"redis", "rediss"}:
+        url = broker_url
+    elif scheme in {"amqp", "amqps", "pyamqp"} and redis_url:
+        url = redis_url
+    else:
         return None
     client = redis.Redis.from_url(
-        broker_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
     )
     return BeatLock(client, ttl=ttl)

@@ -55,11 +55,13 @@ class SwitchyardScheduler(DatabaseScheduler):
         # Write the last run after every tick, not every three minutes (see the docstring).
         self.sync_every_tasks = 1
         self.lock_ttl = float(settings.SWITCHYARD_BEAT_LOCK_TTL)
-        self.lock: BeatLock | None = lock_for(self.app.conf.broker_url or "", ttl=self.lock_ttl)
+        self.lock: BeatLock | None = lock_for(
+            self.app.conf.broker_url or "", ttl=self.lock_ttl, redis_url=settings.REDIS_URL
+        )
         self.leading: bool | None = None
         if self.lock is None and not kwargs.get("lazy"):
             logger.warning(
-                "beat: the broker is not Redis, so there is no beat lock: run exactly one beat"
+                "beat: no Redis for the beat lock (the SQLite broker): run exactly one beat"
             )
 
     def tick(self, *args: Any, **kwargs: Any) -> float:

@@ -86,10 +86,20 @@ def test_the_beat_lock_has_one_holder_until_it_lapses_or_is_released(
     first.release()
 
 
-def test_no_redis_broker_means_no_lock() -> None:
-    assert lock_for("sqla+sqlite:///var/broker.sqlite3", ttl=30) is None
-    lock = lock_for("redis://127.0.0.1:1/0", ttl=30)
-    assert lock is not None and lock.ttl_ms == 30_000
+def test_the_sqlite_broker_means_no_lock() -> None:
+    assert lock_for("sqla+sqlite:///var/broker.sqlite3", ttl=30, redis_url="") is None
+
+
+def test_on_rabbitmq_two_beats_share_one_lock_in_redis(redis_server: RedisServer) -> None:
+    rabbit = "amqp://guest:guest@127.0.0.1:5672//"
+    first = lock_for(rabbit, ttl=30, redis_url=redis_server.url)
+    second = lock_for(rabbit, ttl=30, redis_url=redis_server.url)
+    assert first is not None and second is not None
+
+    assert (first.hold(), second.hold()) == (True, False)
+    first.release()
+    assert second.hold() is True
+    second.release()
 
 
 def test_an_interval_beat_reads_runs_on_the_epoch_grid() -> None:
