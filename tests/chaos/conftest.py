@@ -122,10 +122,10 @@ class Deployment:
         ).start()
         return self.web
 
-    def start_worker(self, name: str, concurrency: int = 8) -> Worker:
+    def start_worker(self, name: str, concurrency: int = 8, queues: str = "chaos") -> Worker:
         w = Worker(
             name=name,
-            queues=f"chaos,{MAINTENANCE_QUEUE}",
+            queues=f"{queues},{MAINTENANCE_QUEUE}",
             concurrency=concurrency,
             database_url=self.database_url,
             logdir=self.logdir,
@@ -148,6 +148,7 @@ class Deployment:
         accepted = []
         for n, (type_, payload) in enumerate(events):
             body = {"type": type_, "source": "chaos", "id": f"{prefix}-{n}", "payload": payload}
+            # (the API answers 202 for a new event, 200 for a duplicate id: ids are unique here)
             for _ in range(100):
                 status, answer, headers = _post(f"{self.web.url}/api/events", self.token, body)
                 if status == 503 and "Retry-After" in headers:
