@@ -64,11 +64,19 @@ class CeleryProcess:
     ready_marker = b""
 
     def __init__(
-        self, *, name: str, database_url: str, logdir: Path, env: dict[str, str] | None = None
+        self,
+        *,
+        name: str,
+        database_url: str,
+        logdir: Path,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
     ) -> None:
         self.name = name
         self.database_url = database_url
         self.extra_env = env or {}
+        # A command the process runs under (``ip netns exec HOST``: tests/hosts.py).
+        self.prefix = prefix or []
         self.log_path = logdir / f"{type(self).__name__.lower()}-{name}-{time.monotonic_ns()}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +93,7 @@ class CeleryProcess:
         }
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "agents_project", *self.argv()],
+            [*self.prefix, sys.executable, "-m", "celery", "-A", "agents_project", *self.argv()],
             cwd=ROOT,
             env=env,
             stdout=log,

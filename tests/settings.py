@@ -18,7 +18,9 @@ def _free_port() -> int:
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switchyard")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("SWITCHYARD_TEST_REDIS_PORT", str(_free_port()))
-os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['SWITCHYARD_TEST_REDIS_PORT']}/0"
+# A worker on a test "host" (tests/hosts.py) reaches the private Redis through its own address.
+_redis_host = os.environ.get("SWITCHYARD_TEST_REDIS_HOST", "127.0.0.1")
+os.environ["REDIS_URL"] = f"redis://{_redis_host}:{os.environ['SWITCHYARD_TEST_REDIS_PORT']}/0"
 # The chaos suite starts some workers on RabbitMQ (tests/chaos): they get its URL here.
 os.environ["CELERY_BROKER_URL"] = (
     os.environ.get("SWITCHYARD_TEST_BROKER_URL") or os.environ["REDIS_URL"]
