@@ -33,10 +33,11 @@ test: install ## Lint, check migrations, then run every test against real servic
 test-fast: install ## Tests without the real-worker and chaos ones
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -m "not worker and not chaos" $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy, and the import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/mypy agents_project events handlers bench
+	$(BIN)/lint-imports --no-cache
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

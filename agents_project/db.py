@@ -14,7 +14,13 @@ cost a reconnect.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from django.db import connections
+
+T = TypeVar("T")
 
 
 def release_connections() -> None:
@@ -26,3 +32,17 @@ def release_connections() -> None:
             and conn.settings_dict.get("OPTIONS", {}).get("pool")
         ):
             conn.close()
+
+
+def releasing(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn``, giving this thread's pooled connections back once it returns: for a callback a
+    handler calls between waits (a step recorded, a budget read)."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_connections()
+
+    return call

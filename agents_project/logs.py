@@ -1,7 +1,7 @@
 """A logging filter that replaces known secret values in every record it sees.
 
 Known secrets are the values of secret-looking environment variables (``*KEY*``, ``*TOKEN*``,
-``*SECRET*``, ...) and ``SECRET_KEY``: what ``events.traces.secret_values`` keeps out of stored
+``*SECRET*``, ...) and ``SECRET_KEY``: what ``events.redaction.secret_values`` keeps out of stored
 rows. A handler or a model answer that quotes one (an agent echoing the API key, an exception
 carrying a token) is logged with ``[redacted]`` in its place, message and traceback both.
 
@@ -26,7 +26,7 @@ class RedactSecrets(logging.Filter):
         # Read on first use: the filter is built while logging is configured, before the
         # settings and apps it reads from are ready.
         if self._secrets is None:
-            from events.traces import secret_values
+            from events.redaction import secret_values
 
             self._secrets = secret_values()
         return self._secrets

@@ -200,7 +200,7 @@ SWITCHYARD_AGENT_MAX_RETRIES = env_int("SWITCHYARD_AGENT_MAX_RETRIES", 1, minimu
 SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN = env_int(
     "SWITCHYARD_AGENT_MAX_TOKENS_PER_RUN", 200_000, minimum=1
 )
-# USD per million tokens, per model, for the cost of each traced LLM call (events.costs).
+# USD per million tokens, per model, for the cost of each traced LLM call (handlers.costs).
 # Replace the whole table with SWITCHYARD_MODEL_PRICES_JSON, e.g.
 # {"claude-sonnet-5-5": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}}.
 # A model missing from it is costed at 0, with a warning in the log.
@@ -217,7 +217,7 @@ SWITCHYARD_MODEL_PRICES: dict[str, dict[str, float]] = {
     "claude-haiku-4-5": {"input": 1.0, "output": 5.0, "cache_write": 1.25, "cache_read": 0.1},
 }
 if env_str("SWITCHYARD_MODEL_PRICES_JSON", "").strip():
-    from events.costs import parse_prices
+    from handlers.costs import parse_prices
 
     SWITCHYARD_MODEL_PRICES = parse_prices(env_str("SWITCHYARD_MODEL_PRICES_JSON", ""))
 

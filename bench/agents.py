@@ -39,8 +39,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from agents_project.celery import app
-from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus, Step
+from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus
 from events.publish import publish
+from handlers.models import Step
 
 from .data import bench_source, clean_slate
 from .http_load import database_cpu_by_backend, tree_cpu_seconds

@@ -11,8 +11,8 @@ class EventsConfig(AppConfig):
         # Data setup after migrate (like contenttypes' permissions): declared handler
         # subscriptions become Route rows. Not control flow; sync_routes does the same.
         post_migrate.connect(_sync_routes_after_migrate, sender=self)
-        # Registers the handler that carries out approved agent writes.
-        from . import approvals  # noqa: F401
+        # The handlers the pipeline registers itself (stream.rejected).
+        from . import system_handlers  # noqa: F401
 
 
 def _sync_routes_after_migrate(sender: AppConfig, using: str = "default", **kwargs: object) -> None:

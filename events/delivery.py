@@ -6,14 +6,13 @@ running attempt is renewed by events.leases while the handler runs.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
 import traceback as tb_module
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
@@ -23,13 +22,12 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
-from .agent_models import RunSettings
-from .approvals import requester
+from .extensions import Run, provide
 from .leases import keeper
 from .models import Delivery
 from .publish import PublishError, check_fields, check_payload
-from .traces import Sanitiser, recorder, sanitiser_for
-from .transitions import Claim, Outcome, claim, fail, storable, succeed
+from .redaction import Sanitiser, sanitiser_for
+from .transitions import Claim, Outcome, claim, fail, route_settings, storable, succeed
 
 __all__ = ["build_context", "execute", "storable"]
 
@@ -37,30 +35,14 @@ log = logging.getLogger("switchyard.pipeline")
 handler_log = logging.getLogger("switchyard.handlers")
 
 
-_T = TypeVar("_T")
-
-
-def _releasing(fn: Callable[..., _T]) -> Callable[..., _T]:
-    """``fn``, giving this thread's pooled database connection back once it returns."""
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            release_connections()
-
-    return call
-
-
 def build_context(
     delivery: Delivery, number: int, attempt_id: int | None = None, clean: Sanitiser | None = None
 ) -> HandlerContext:
+    """The context a handler gets for attempt ``number``; other apps add to it through their
+    context providers (events.extensions), such as the agents' trace, budget and approvals."""
     event = delivery.event
     clean = clean or sanitiser_for(delivery)
-    # The override and the budget's presence are read in one query, when the agent asks.
-    agent_settings = RunSettings(delivery.handler)
-    return HandlerContext(
+    ctx = HandlerContext(
         event=EventData(
             id=str(event.id),
             type=event.type,
@@ -77,19 +59,12 @@ def build_context(
         logger=logging.LoggerAdapter(
             handler_log, {"event_id": str(event.id), "handler": delivery.handler}
         ),
-        # Each callback below is one short write or read; its connection goes back to the pool
-        # when it returns, so a handler waiting on the model holds none.
-        # Writes each agent step as a Step of this attempt as it completes (events.traces).
-        record_step=_releasing(recorder(delivery, number, clean, attempt_id=attempt_id)),
-        # The handler's daily AgentBudget, asked before each LLM call (events.budgets).
-        budget_check=_releasing(agent_settings.budget_check),
-        # Writes that need a person file an Approval instead of acting (events.approvals).
-        request_approval=_releasing(requester(delivery)),
         # Secret values never reach the model, even if a tool returns one.
         redact=clean.text,
-        # The admin's model override for this handler (events.agent_models).
-        model_override=_releasing(agent_settings.model_override),
+        last_attempt=delivery.attempts >= route_settings(delivery).max_attempts,
     )
+    provide(Run(delivery, number, attempt_id, clean), ctx)
+    return ctx
 
 
 def execute(delivery_id: int, *, worker: str = "") -> Outcome:

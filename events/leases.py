@@ -11,92 +11,37 @@ still running ``FENCE_MARGIN`` seconds past its limit is fenced here: recorded a
 ``TimeLimitExceeded`` (retried or dead-lettered as any failure), its lease given up, and its
 late result dropped by the conditional update that would record it.
 
-Each lease names its holder: this machine's boot, its PID namespace, the process id and the
-process's start time. A worker on the same machine can then tell that a holder has exited (a
-prefork child killed, a worker killed whose message the broker gave back) and take the
-delivery over at once instead of waiting for the lease to lapse.
+Each lease names its holder process (events.holders), so a worker on the same machine can take
+over at once the deliveries of a holder that has exited.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 
 from agents_project.db import release_connections
+from handlers.errors import TimeLimitExceeded
 
-if TYPE_CHECKING:
-    from .transitions import Claim
+from . import dispatch
+from .holders import holder
+from .transitions import Claim, fail
+from .transitions import renew as renew_leases
 
 log = logging.getLogger("switchyard.pipeline")
 
-# Seconds past its time limit an attempt may run before it is fenced (the prefork pool's hard
-# limit is the same margin).
-FENCE_MARGIN = 10
+# Seconds past its time limit an attempt may run before it is fenced: the margin the prefork
+# pool's hard limit gives too (events.dispatch).
+FENCE_MARGIN = dispatch.HARD_LIMIT_MARGIN
 # How often the keeper looks for attempts to fence (it renews leases a third of a lease apart).
 FENCE_CHECK_SECONDS = 1.0
-
-
-# --- Who holds a lease --------------------------------------------------------------------
-
-
-@cache
-def _machine() -> tuple[str, str]:
-    """This kernel's boot id and this process's PID namespace: where a pid means something."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = socket.gethostname()
-    try:
-        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
-    except OSError:
-        namespace = "-"
-    return boot, namespace
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot; None if it is gone (or a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def holder() -> str:
-    """This process, as a lease names it."""
-    boot, namespace = _machine()
-    pid = os.getpid()
-    return f"{boot}/{namespace}/{pid}/{_start_time(pid) or '-'}"
-
-
-def holder_is_dead(name: str) -> bool:
-    """Whether the process ``name`` is known to have exited. False when this process cannot
-    tell: another machine, another PID namespace, or no /proc."""
-    parts = name.split("/")
-    if len(parts) != 4 or tuple(parts[:2]) != _machine() or parts[3] == "-":
-        return False
-    try:
-        pid = int(parts[2])
-    except ValueError:
-        return False
-    return _start_time(pid) != parts[3]
-
-
-# --- Keeping leases -----------------------------------------------------------------------
 
 
 @dataclass
@@ -152,8 +97,6 @@ class Keeper:
 
     def beat(self, *, renew: bool = True) -> None:
         """Fence the attempts past their time limit; if ``renew``, renew the others' leases."""
-        from .transitions import renew as renew_leases
-
         now = time.monotonic()
         with self._lock:
             overrun = [h for h in self._held.values() if now > h.deadline + FENCE_MARGIN]
@@ -174,11 +117,6 @@ class Keeper:
                 )
 
     def _fence(self, h: Held, now: float) -> None:
-        from handlers.errors import TimeLimitExceeded
-
-        from .tasks import send_delivery
-        from .transitions import fail
-
         claimed = h.claim
         over = now - h.deadline
         exc = TimeLimitExceeded(
@@ -200,7 +138,7 @@ class Keeper:
             outcome.status,
         )
         if outcome.retry_in is not None:
-            send_delivery(
+            dispatch.send_delivery(
                 outcome.delivery_id,
                 queue=outcome.queue,
                 time_limit=outcome.time_limit,

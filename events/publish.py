@@ -17,6 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import dispatch
 from .models import Delivery, Event, EventStatus, Source
 from .routing import matching_routes
 
@@ -185,7 +186,7 @@ def publish(
                 for d, route in zip(deliveries, routes, strict=True)
             ]
             if jobs:
-                transaction.on_commit(lambda: enqueue(jobs), robust=True)
+                transaction.on_commit(lambda: dispatch.enqueue(jobs), robust=True)
     except IntegrityError:
         existing = Event.objects.filter(source=source, external_id=external_id).first()
         if existing is None:
@@ -194,12 +195,3 @@ def publish(
         return PublishResult(event=existing, created=False, deliveries=0)
     log.info("event %s %s stored with %d deliveries", event.id, type, len(deliveries))
     return PublishResult(event=event, created=True, deliveries=len(deliveries))
-
-
-def enqueue(jobs: list[tuple[int, str, int]]) -> None:
-    """Send one message per delivery. A failure is logged, not raised: the row is committed
-    and the sweeper sends it again once its grace period has passed."""
-    from .tasks import send_delivery
-
-    for delivery_id, queue, time_limit in jobs:
-        send_delivery(delivery_id, queue=queue, time_limit=time_limit)

@@ -18,13 +18,26 @@ from datetime import timedelta
 from django.utils import timezone
 
 from .models import Event, Source
-from .publish import PublishResult
-from .views.common import publish_incoming
+from .publish import PublishResult, publish
 from .webhooks.base import Incoming
 
 log = logging.getLogger("switchyard.ingest")
 
 clock = time.time  # where the slots are counted from; tests move it
+
+
+def publish_incoming(source: Source, incoming: Incoming) -> PublishResult:
+    """publish() the event an incoming request carries."""
+    return publish(
+        source=source,
+        type=incoming.type,
+        payload=incoming.payload,
+        external_id=incoming.external_id,
+        partition_key=incoming.partition_key,
+        schema_version=incoming.schema_version,
+        ignored=incoming.ignored,
+        payload_checked=incoming.payload_checked,
+    )
 
 
 def publish_once(source: Source, incoming: Incoming, *, now: float | None = None) -> PublishResult:

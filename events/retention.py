@@ -1,11 +1,12 @@
 """Retention: deleting old history so the tables do not grow for ever.
 
 ``prune`` deletes events that reached a final state before a cutoff, with everything hanging
-off them (deliveries, attempts, agent steps, decided approvals), in batches, plus schedule
-ticks and write-tool keys (``handlers.ToolEffect``) older than the cutoff. It never deletes an
-event that is still in flight (received, processing, failed and retrying) or one with an
-approval still waiting for a decision or being carried out, and it keeps dead letters unless
-asked, since someone may still want to requeue them.
+off them (deliveries, attempts, and what other apps keep per delivery, such as agent steps),
+in batches, plus schedule ticks older than the cutoff and the rows other apps prune with the
+history (write-tool keys). It never deletes an event that is still in flight (received,
+processing, failed and retrying) or one another app holds (an approval still waiting for a
+decision or being carried out), and it keeps dead letters unless asked, since someone may
+still want to requeue them. Other apps add their holds and rows through events.extensions.
 
 An event's row is also its dedupe record: once pruned, the same sender id is accepted as new.
 Keep history longer than any sender retries or replays (Stripe retries for up to three days;
@@ -15,35 +16,33 @@ GitHub redeliveries are manual).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import QuerySet
 
-from handlers.models import ToolEffect
-
-from .models import ApprovalStatus, Event, EventStatus, ScheduleTick
+from . import extensions
+from .models import Event, EventStatus, ScheduleTick
 
 FINAL = (EventStatus.PROCESSED, EventStatus.IGNORED)
-UNDECIDED = (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
 
 
 @dataclass
 class PruneReport:
     events: int = 0
     schedule_ticks: int = 0
-    tool_effects: int = 0
+    # Other apps' rows, by the label they registered (events.extensions.Pruned).
+    others: dict[str, int] = field(default_factory=dict)
 
 
 def events_to_prune(cutoff: datetime, *, include_dead_letters: bool = False) -> QuerySet[Event]:
-    """Events received before ``cutoff`` in a final state, with no undecided approval."""
+    """Events received before ``cutoff`` in a final state that no other app holds."""
     statuses = [*FINAL, EventStatus.DEAD_LETTERED] if include_dead_letters else list(FINAL)
-    return (
-        Event.objects.filter(received_at__lt=cutoff, status__in=statuses)
-        .exclude(deliveries__approvals__status__in=UNDECIDED)
-        .order_by("received_at")
-    )
+    events = Event.objects.filter(received_at__lt=cutoff, status__in=statuses)
+    for hold in extensions.retention_holds():
+        events = events.exclude(hold)
+    return events.order_by("received_at")
 
 
 def prune(
@@ -62,10 +61,12 @@ def prune(
     report = PruneReport()
     candidates = events_to_prune(cutoff, include_dead_letters=include_dead_letters)
     ticks = ScheduleTick.objects.filter(recorded_at__lt=cutoff)
-    effects = ToolEffect.objects.filter(created_at__lt=cutoff)
+    others = {item.label: item.older_than(cutoff) for item in extensions.pruned()}
     if dry_run:
         return PruneReport(
-            events=candidates.count(), schedule_ticks=ticks.count(), tool_effects=effects.count()
+            events=candidates.count(),
+            schedule_ticks=ticks.count(),
+            others={label: rows.count() for label, rows in others.items()},
         )
     while True:
         with transaction.atomic():
@@ -81,5 +82,5 @@ def prune(
         if len(ids) < batch:
             break
     report.schedule_ticks = ticks.delete()[0]
-    report.tool_effects = effects.delete()[0]
+    report.others = {label: rows.delete()[0] for label, rows in others.items()}
     return report

@@ -18,7 +18,7 @@ from .models import Delivery, DeliveryStatus, Event, EventStatus
 
 
 def derive_status(counts: Mapping[str, int], any_started: bool) -> EventStatus:
-    """The rules in DESIGN.md, in order of precedence."""
+    """The event-state rules (docs/architecture.md, "States"), in order of precedence."""
     total = sum(counts.values())
     if total == 0:
         return EventStatus.IGNORED

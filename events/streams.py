@@ -8,7 +8,7 @@ been idle for ``claim_idle_ms``, and publish() dedupes the second copy on its ex
 
 An entry that cannot become an event (bad JSON, no type, ...) must not block the stream, and
 must not vanish either: it is stored as a ``stream.rejected`` event holding the raw fields and
-the reason, with one delivery already dead-lettered (handlers/agents/streams.py), and then
+the reason, with one delivery already dead-lettered (events/system_handlers.py), and then
 acknowledged. The same happens to an entry Redis has handed out more than ``max_deliveries``
 times without it being stored (a database error for that entry alone, or a consumer that keeps
 dying on it).
@@ -29,11 +29,10 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from handlers.agents.streams import REJECTED_HANDLER, REJECTED_TYPE
-
 from .models import Delivery, DeliveryStatus, Event, Source
 from .publish import PublishError, check_fields, check_payload, publish
 from .status import refresh_event_status
+from .system_handlers import REJECTED_HANDLER, REJECTED_TYPE
 
 log = logging.getLogger("switchyard.streams")
 

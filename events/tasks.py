@@ -1,4 +1,5 @@
-"""Celery tasks. Thin: load by id, call a plain function, act on what it says."""
+"""The Celery tasks, declared. Thin: each calls a plain function and acts on what it says;
+messages are sent by events.dispatch."""
 
 from __future__ import annotations
 
@@ -9,17 +10,11 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from .delivery import execute
-from .leases import FENCE_MARGIN
+from .dispatch import send_delivery
 from .recovery import sweep as sweep_deliveries
 from .schedules.tasks import run_schedule  # noqa: F401  (registers events.schedule)
 
 log = logging.getLogger("switchyard.pipeline")
-
-# Seconds a prefork child gets after the soft limit to wrap up before it is killed; the
-# threads pool fences an attempt after the same margin (events.leases).
-HARD_LIMIT_MARGIN = FENCE_MARGIN
-# The longest countdown a message is sent with (see send_delivery).
-MAX_COUNTDOWN = 600.0
 
 
 @shared_task(
@@ -52,30 +47,6 @@ def deliver(self: Any, delivery_id: int) -> dict[str, Any]:
             countdown=outcome.retry_in,
         )
     return {"delivery": outcome.delivery_id, "status": outcome.status}
-
-
-def send_delivery(
-    delivery_id: int, *, queue: str, time_limit: int, countdown: float | None = None
-) -> bool:
-    """Enqueue one delivery. Returns False (and logs) when the broker cannot be reached."""
-    options: dict[str, Any] = {}
-    if countdown is not None:
-        # The message waits in a worker, unacknowledged, until its countdown; RabbitMQ closes
-        # a channel holding one past its consumer_timeout (30 min by default). A longer wait
-        # is sent in steps: a message that arrives early is sent again for the rest (claim).
-        options["countdown"] = min(countdown, MAX_COUNTDOWN)
-    try:
-        deliver.apply_async(
-            args=(delivery_id,),
-            queue=queue,
-            soft_time_limit=time_limit,
-            time_limit=time_limit + HARD_LIMIT_MARGIN,
-            **options,
-        )
-    except Exception:
-        log.exception("could not enqueue delivery %s; the sweeper will send it", delivery_id)
-        return False
-    return True
 
 
 @shared_task(name="events.sweep", ignore_result=True)

@@ -31,9 +31,10 @@ from handlers import registry
 from handlers.context import Emitted
 from handlers.errors import PermanentError, TransientError
 
-from . import leases, rows
+from . import dispatch, rows
+from .holders import holder, holder_is_dead
 from .models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
-from .publish import enqueue, internal_source, publish
+from .publish import internal_source, publish
 from .status import lock_event, refresh_event_status, settle_event_status
 
 log = logging.getLogger("switchyard.pipeline")
@@ -203,7 +204,7 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
         fields: dict[str, Any] = {
             "status": DeliveryStatus.RUNNING,
             "lease_expires_at": now + timedelta(seconds=settings.SWITCHYARD_LEASE_SECONDS),
-            "lease_holder": leases.holder(),
+            "lease_holder": holder(),
             "started_at": delivery.started_at or now,
             "resends": 0,
             "resend_after": None,
@@ -240,7 +241,7 @@ def _holder_lost(delivery: Delivery, now: datetime) -> str:
     """Why the running attempt's worker is known to be gone, or "" if it may be alive."""
     if delivery.lease_expires_at is None or delivery.lease_expires_at < now - CLAIM_SKEW:
         return "its lease lapsed"
-    if delivery.lease_holder and leases.holder_is_dead(delivery.lease_holder):
+    if delivery.lease_holder and holder_is_dead(delivery.lease_holder):
         return "its worker process has exited"
     return ""
 
@@ -480,7 +481,7 @@ def take_back(delivery_id: int, now: datetime) -> str | None:
             status = DeliveryStatus.RETRYING
             if won:
                 jobs = [(delivery_id, rs.queue, rs.time_limit)]
-                transaction.on_commit(lambda: enqueue(jobs), robust=True)
+                transaction.on_commit(lambda: dispatch.enqueue(jobs), robust=True)
         if not won:
             transaction.set_rollback(True)
             return None
@@ -514,7 +515,7 @@ def resend(delivery_id: int, condition: Q, now: datetime, grace: float) -> bool:
                     rs.queue,
                 )
             jobs = [(delivery_id, rs.queue, rs.time_limit)]
-            transaction.on_commit(lambda: enqueue(jobs), robust=True)
+            transaction.on_commit(lambda: dispatch.enqueue(jobs), robust=True)
     return bool(won)
 
 
@@ -548,7 +549,7 @@ def requeue(delivery_ids: Iterable[int]) -> int:
                 continue
             rs = route_settings(delivery)
             jobs = [(delivery_id, rs.queue, rs.time_limit)]
-            transaction.on_commit(lambda jobs=jobs: enqueue(jobs), robust=True)  # type: ignore[misc]
+            transaction.on_commit(lambda jobs=jobs: dispatch.enqueue(jobs), robust=True)  # type: ignore[misc]
             refresh_event_status(delivery.event_id)
             count += 1
     if count:

@@ -82,6 +82,9 @@ class HandlerContext:
     # there is none. An agent makes no model or tool call past it, and bounds each model
     # request's timeout by the time left (the threads pool cannot stop a running thread).
     deadline: float | None = None
+    # Whether this is the last attempt the route allows before the delivery is dead-lettered:
+    # a handler that fails now will not run again unless an operator requeues it.
+    last_attempt: bool = False
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

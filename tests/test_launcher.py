@@ -342,7 +342,7 @@ def test_demo_feed_posts_the_sample_set(var_dir: Path, routes: None, live_server
         ("schedules", "schedule.daily-briefing", "briefing.daily"),
     ]
     assert "schedule 'daily-briefing' run now" in out and ": published)" in out
-    assert f"http://127.0.0.1:{port}/admin/events/approval/" in out
+    assert f"http://127.0.0.1:{port}/admin/handlers/approval/" in out
     assert f"http://127.0.0.1:{port}/admin/events/event/" in out
     password = (var_dir / "admin-password").read_text().strip()
     assert f"password: {password}" in out

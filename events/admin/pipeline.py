@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString
 
+from .. import extensions
 from ..models import Delivery, DeliveryStatus, Event, EventStatus
 from .common import (
     ChoicesFilter,
@@ -37,16 +39,6 @@ from .common import (
     two_line_time,
 )
 from .inlines import AttemptInline, DeliveryInline
-from .steps import (
-    TRACE_FIELDSET,
-    DeliveryChangeList,
-    has_steps,
-    listed_totals,
-    steps_table,
-    tokens_cell,
-    totals_summary,
-    usd,
-)
 
 # --- Filters -------------------------------------------------------------------------------
 
@@ -244,6 +236,17 @@ class EventAdmin(ReadOnlyAdmin):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
+class ExtendedChangeList(ChangeList):
+    """Lets other apps' columns prepare their figures once, for the rows on the page."""
+
+    def get_results(self, request: Any) -> None:
+        super().get_results(request)
+        rows = list(self.result_list)
+        for group in extensions.delivery_columns():
+            if group.prepare is not None:
+                group.prepare(rows)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display: tuple[str, ...] = (
@@ -254,8 +257,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "attempt_counts",
         "next_attempt",
         "error_kind",
-        "tokens",
-        "cost",
         "created",
     )
     list_filter: ClassVar[tuple[Any, ...]] = (DeliveryStatusFilter, HandlerFilter, ErrorClassFilter)
@@ -285,7 +286,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
             },
         ),
         ("Result", {"fields": ("error_class", "last_error", "outcome_json")}),
-        (TRACE_FIELDSET, {"fields": ("step_totals", "steps")}),
     )
     readonly_fields = (
         "event",
@@ -304,18 +304,32 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "error_class",
         "last_error",
         "outcome_json",
-        "step_totals",
-        "steps",
     )
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[DeliveryChangeList]:
-        return DeliveryChangeList
+    # What other apps add (events.extensions): list columns before "created", and panels
+    # after the pipeline's fieldsets on a delivery's page.
+    def get_list_display(self, request: HttpRequest) -> Any:
+        added = [fn for group in extensions.delivery_columns() for fn in group.columns]
+        *before, last = super().get_list_display(request)
+        return (*before, *added, last)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ExtendedChangeList
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and has_steps(obj):
-            return fieldsets
-        return [fieldset for fieldset in fieldsets if fieldset[0] != TRACE_FIELDSET]
+        # Django takes callables as read-only fields; the stubs know only names.
+        fieldsets: list[Any] = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets += [
+                (panel.title, {"fields": panel.fields})
+                for panel in extensions.delivery_panels()
+                if panel.shown(obj)
+            ]
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        added = [fn for panel in extensions.delivery_panels() for fn in panel.fields]
+        return (*super().get_readonly_fields(request, obj), *added)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # An event's status is derived from its deliveries; removing one behind the pipeline's
@@ -373,24 +387,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="attempts (cycle / total)")
     def attempt_counts(self, obj: Delivery) -> str:
         return f"{obj.attempts} / {obj.total_attempts}"
-
-    @admin.display(description="tokens")
-    def tokens(self, obj: Delivery) -> str:
-        totals = listed_totals(obj)
-        return "-" if totals is None else tokens_cell(totals)
-
-    @admin.display(description="cost")
-    def cost(self, obj: Delivery) -> str:
-        totals = listed_totals(obj)
-        return "-" if totals is None else usd(totals["cost_usd"])
-
-    @admin.display(description="totals")
-    def step_totals(self, obj: Delivery) -> str:
-        return totals_summary(obj)
-
-    @admin.display(description="steps")
-    def steps(self, obj: Delivery) -> str | SafeString:
-        return steps_table(obj)
 
     @admin.display(description="outcome")
     def outcome_json(self, obj: Delivery) -> SafeString | str:

@@ -13,15 +13,13 @@ from django_celery_beat.models import ClockedSchedule, SolarSchedule
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
+from .. import extensions
+
 # The events app's models in the order an operator works through them; others after these.
 MODEL_ORDER = (
     "Event",
     "Delivery",
     "DeadLetter",
-    "Approval",
-    "AgentUsage",
-    "AgentBudget",
-    "AgentConfig",
     "Source",
     "Route",
     "Schedule",
@@ -32,15 +30,23 @@ FIRST_APP = "events"
 
 
 def in_working_order(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events app first, its models in ``MODEL_ORDER``; the rest as Django sorted them."""
-    apps.sort(key=lambda app: app["app_label"] != FIRST_APP)
+    """The events app first, its models in ``MODEL_ORDER``; then the apps that registered an
+    order (events.extensions.add_admin_order), in theirs; the rest as Django sorted them."""
+    orders = {FIRST_APP: MODEL_ORDER, **extensions.admin_order()}
+    ranked = list(orders)
+    apps.sort(
+        key=lambda app: (
+            ranked.index(app["app_label"]) if app["app_label"] in orders else len(ranked)
+        )
+    )
     for app in apps:
-        if app["app_label"] == FIRST_APP:
+        order = orders.get(app["app_label"])
+        if order is not None:
             app["models"].sort(
-                key=lambda model: (
-                    MODEL_ORDER.index(model["object_name"])
-                    if model["object_name"] in MODEL_ORDER
-                    else len(MODEL_ORDER)
+                key=lambda model, order=order: (
+                    order.index(model["object_name"])
+                    if model["object_name"] in order
+                    else len(order)
                 )
             )
     return apps

@@ -13,9 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import ratelimit
 from ..models import ApiToken, Event, Source
 from ..publish import PublishError
+from ..replays import publish_incoming
 from ..tokens import authenticate
 from ..webhooks.base import Rejection, envelope, media_type, parse_json_object
-from .common import accepted, error, method_not_allowed, publish_incoming, read_body
+from .common import accepted, error, method_not_allowed, read_body
 
 log = logging.getLogger("switchyard.ingest")
 

@@ -7,9 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from ..models import Source
-from ..publish import PublishResult, publish
-from ..webhooks.base import Incoming, Rejection
+from ..publish import PublishResult
+from ..webhooks.base import Rejection
 from .deadline import body_deadline
 
 
@@ -62,19 +61,6 @@ def _read_body(request: HttpRequest) -> bytes:
     if len(body) > limit:
         raise Rejection(413, f"body is larger than the limit of {limit} bytes")
     return body
-
-
-def publish_incoming(source: Source, incoming: Incoming) -> PublishResult:
-    return publish(
-        source=source,
-        type=incoming.type,
-        payload=incoming.payload,
-        external_id=incoming.external_id,
-        partition_key=incoming.partition_key,
-        schema_version=incoming.schema_version,
-        ignored=incoming.ignored,
-        payload_checked=incoming.payload_checked,
-    )
 
 
 def accepted(result: PublishResult) -> JsonResponse:

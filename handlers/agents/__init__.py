@@ -7,6 +7,5 @@ from . import (
     github_pr_review,  # noqa: F401
     metrics_check,  # noqa: F401
     payment_recovery,  # noqa: F401
-    streams,  # noqa: F401
     support_triage,  # noqa: F401
 )

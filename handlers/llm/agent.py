@@ -155,7 +155,7 @@ class Agent:
         # What of the payload the model sees (default: all of it). A webhook payload is often
         # mostly URLs and ids; sending only what the agent needs saves tokens on every run.
         self.payload_view = payload_view
-        # Approved actions find their tool by agent name (events.approvals).
+        # Approved actions find their tool by agent name (handlers.approvals).
         _agents[name] = self
 
     def __repr__(self) -> str:

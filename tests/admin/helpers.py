@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from events import transitions
+from events import dispatch
 from events.models import (
     Attempt,
     AttemptStatus,
@@ -105,7 +105,7 @@ def data_fixture(hmac_source: Source) -> dict[str, Any]:
 def enqueued_fixture(monkeypatch: pytest.MonkeyPatch) -> list[Jobs]:
     """Every enqueue() call that requeue() makes once its transaction commits."""
     calls: list[Jobs] = []
-    monkeypatch.setattr(transitions, "enqueue", calls.append)
+    monkeypatch.setattr(dispatch, "enqueue", calls.append)
     return calls
 
 

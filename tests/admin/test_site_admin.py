@@ -28,19 +28,23 @@ pytestmark = pytest.mark.django_db
 # --- Index -------------------------------------------------------------------------------
 
 
-def test_index_lists_the_events_app_first_in_working_order(admin_client: Client) -> None:
+def test_index_lists_the_events_app_first_then_the_agents_in_working_order(
+    admin_client: Client,
+) -> None:
     response = admin_client.get(reverse("admin:index"))
 
     apps = response.context["app_list"]
-    assert apps[0]["app_label"] == "events"
-    assert [m["object_name"] for m in apps[0]["models"]] == [
-        "Event",
-        "Delivery",
-        "DeadLetter",
+    assert [app["app_label"] for app in apps[:2]] == ["events", "handlers"]
+    assert [m["object_name"] for m in apps[1]["models"]] == [
         "Approval",
         "AgentUsage",
         "AgentBudget",
         "AgentConfig",
+    ]
+    assert [m["object_name"] for m in apps[0]["models"]] == [
+        "Event",
+        "Delivery",
+        "DeadLetter",
         "Source",
         "Route",
         "Schedule",
@@ -62,10 +66,6 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
         "Event",
         "Delivery",
         "DeadLetter",
-        "Approval",
-        "AgentUsage",
-        "AgentBudget",
-        "AgentConfig",
         "Source",
         "Route",
         "Schedule",

@@ -16,19 +16,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from events.approvals import APPROVED_TYPE, EXECUTOR, approve, reject
 from events.delivery import execute
-from events.models import (
-    Approval,
-    ApprovalStatus,
-    Delivery,
-    DeliveryStatus,
-    Route,
-    Source,
-    Step,
-)
+from events.models import Delivery, DeliveryStatus, Route, Source
 from events.publish import internal_source, publish
 from events.transitions import requeue
+from handlers.approvals import APPROVED_TYPE, EXECUTOR, approve, reject
+from handlers.models import Approval, ApprovalStatus, Step
 from tests.testapp.approval_handlers import PAYMENTS_DOWN
 from tests.testapp.models import SideEffect
 
@@ -168,7 +161,7 @@ def test_a_dead_lettered_approved_write_shows_so_and_runs_once_when_requeued(
     # (a follow-up dead-lettered without the handler seeing its last attempt, a lost worker,
     # leaves the row approved: the list says what happened)
     Approval.objects.filter(pk=approval.pk).update(status=ApprovalStatus.APPROVED)
-    listing = admin_client.get(reverse("admin:events_approval_changelist")).content.decode()
+    listing = admin_client.get(reverse("admin:handlers_approval_changelist")).content.decode()
     assert "approved, carrying it out was dead-lettered (requeue it)" in listing
 
     # the outage is over; an operator requeues the dead letter: the write runs, once
@@ -239,11 +232,11 @@ def pending(settings: Any, source: Source) -> Approval:
 
 
 def decide_url(approval: Approval) -> str:
-    return reverse("admin:events_approval_decide", args=[approval.pk])
+    return reverse("admin:handlers_approval_decide", args=[approval.pk])
 
 
 def test_admin_page_shows_the_request_and_approves(admin_client: Client, pending: Approval) -> None:
-    page = admin_client.get(reverse("admin:events_approval_change", args=[pending.pk]))
+    page = admin_client.get(reverse("admin:handlers_approval_change", args=[pending.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "ord_admin" in html and "Approve" in html and "Reject" in html
@@ -281,7 +274,7 @@ def test_admin_bulk_approve(admin_client: Client, settings: Any, source: Source)
     ids = list(Approval.objects.values_list("pk", flat=True))
 
     admin_client.post(
-        reverse("admin:events_approval_changelist"),
+        reverse("admin:handlers_approval_changelist"),
         {"action": "approve_selected", "_selected_action": ids},
     )
 
@@ -293,7 +286,9 @@ def test_admin_decisions_need_the_change_permission(client: Client, pending: App
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_approval"))
     client.force_login(viewer)
-    assert client.get(reverse("admin:events_approval_change", args=[pending.pk])).status_code == 200
+    assert (
+        client.get(reverse("admin:handlers_approval_change", args=[pending.pk])).status_code == 200
+    )
 
     assert client.post(decide_url(pending), {"decision": "approve"}).status_code == 403
     pending.refresh_from_db()
@@ -306,8 +301,8 @@ def test_only_those_who_may_decide_see_the_approve_and_reject_buttons(
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_approval"))
     client.force_login(viewer)
-    page = reverse("admin:events_approval_change", args=[pending.pk])
-    changelist = reverse("admin:events_approval_changelist")
+    page = reverse("admin:handlers_approval_change", args=[pending.pk])
+    changelist = reverse("admin:handlers_approval_changelist")
 
     as_viewer = client.get(page).content.decode()
     as_admin = admin_client.get(page).content.decode()
@@ -363,7 +358,7 @@ def test_the_admin_never_shows_a_secret_held_in_an_approvals_input(
     assert approval.input["order"] == secret
     assert secret not in str(Step.objects.get(attempt__delivery=delivery, kind="tool").input)
 
-    page = admin_client.get(reverse("admin:events_approval_change", args=[approval.pk]))
+    page = admin_client.get(reverse("admin:handlers_approval_change", args=[approval.pk]))
 
     html = page.content.decode()
     assert page.status_code == 200

@@ -1,5 +1,5 @@
 """Budgets: a run's own token budget (Agent.max_tokens_per_run) and an agent's daily token and
-cost budget (AgentBudget, events.budgets). Past either, the delivery is dead-lettered with a
+cost budget (AgentBudget, handlers.budgets). Past either, the delivery is dead-lettered with a
 "budget exceeded" reason and no further request reaches the Messages API."""
 
 from __future__ import annotations
@@ -12,22 +12,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from events.budgets import check, local_midnight, usage_today
 from events.delivery import execute
-from events.models import (
-    AgentBudget,
-    Attempt,
-    AttemptStatus,
-    Delivery,
-    DeliveryStatus,
-    Event,
-    Source,
-    Step,
-)
+from events.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Source
 from events.publish import publish
+from handlers.budgets import check, local_midnight, usage_today
 from handlers.context import HandlerContext
 from handlers.errors import PermanentError
 from handlers.llm import Agent, BudgetExceeded
+from handlers.models import AgentBudget, Step
 
 from .conftest import FakeMessagesAPI
 

@@ -11,10 +11,11 @@ from anthropic._data import DEPRECATED_MODELS
 from django.test import Client
 from django.urls import reverse
 
-from events.agent_models import known_models
 from events.delivery import execute
-from events.models import AgentConfig, Delivery, Source, Step
+from events.models import Delivery, Source
 from events.publish import publish
+from handlers.models import AgentConfig, Step
+from handlers.overrides import known_models
 
 from .conftest import FakeMessagesAPI
 
@@ -51,7 +52,7 @@ def test_the_admin_override_wins_from_the_next_run(fake_api: FakeMessagesAPI, ro
     assert fake_api.requests[-1].body["model"] == "claude-sonnet-5-5"
 
 
-ADD = reverse("admin:events_agentconfig_add")
+ADD = reverse("admin:handlers_agentconfig_add")
 
 
 def test_admin_saves_a_current_model(admin_client: Client) -> None:
@@ -60,7 +61,7 @@ def test_admin_saves_a_current_model(admin_client: Client) -> None:
     assert response.status_code == 302
     assert AgentConfig.objects.get().model == model
 
-    page = admin_client.get(reverse("admin:events_agentconfig_changelist")).content.decode()
+    page = admin_client.get(reverse("admin:handlers_agentconfig_changelist")).content.decode()
     assert model in page and "claude-sonnet-5-5" in page  # the override and the default
 
 

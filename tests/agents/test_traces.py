@@ -12,11 +12,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-from events import costs
 from events.delivery import execute
-from events.models import Attempt, Delivery, Event, Source, Step
+from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
-from events.traces import MAX_STEP_BYTES, REDACTED, Sanitiser, step_row
+from events.redaction import REDACTED, Sanitiser
+from handlers import costs
+from handlers.models import Step
+from handlers.traces import MAX_STEP_BYTES, bounded_text, step_row
 
 from .conftest import FakeMessagesAPI
 
@@ -300,7 +302,7 @@ def test_stored_values_are_bounded_and_storable() -> None:
     assert row["output"]["bytes"] == MAX_STEP_BYTES + 12
     assert len(row["output"]["preview"]) == MAX_STEP_BYTES
     assert row["error"] == ""
-    long_error = clean.bounded_text("e" * 50_000)
+    long_error = bounded_text(clean, "e" * 50_000)
     assert long_error.endswith(" ... [truncated]")
     assert len(long_error.encode()) <= MAX_STEP_BYTES
 

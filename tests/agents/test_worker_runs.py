@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from events.models import Attempt, Delivery, Event, Source, Step
+from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
 from events.recovery import sweep
-from handlers.models import ToolEffect
+from handlers.models import Step, ToolEffect
 from tests.conftest import RedisServer, Worker, wait_until
 from tests.testapp.agent_handlers import HTTP_AGENT_QUEUE, REFUND_LEDGER, issue_refund
 from tests.testapp.models import SideEffect

@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from events.models import Approval, Route, Source
+from events.models import Route, Source
+from handlers.models import Approval
 from tests.admin.helpers import data_fixture
 from tests.agents.test_approvals import request_refund
 
@@ -33,8 +34,8 @@ def pages(routes: None, settings: Any) -> list[str]:
         reverse("admin:events_event_change", args=[data["cancelled"].pk]),
         reverse("admin:events_delivery_change", args=[data["dead_old"].pk]),
         reverse("admin:events_deadletter_changelist"),
-        reverse("admin:events_approval_changelist"),
-        reverse("admin:events_approval_change", args=[approval.pk]),
+        reverse("admin:handlers_approval_changelist"),
+        reverse("admin:handlers_approval_change", args=[approval.pk]),
         reverse("admin:events_route_change", args=[route.pk]),
         reverse("admin:events_source_add"),
         reverse("admin:events_apitoken_add"),

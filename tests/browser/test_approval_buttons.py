@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from events.models import Approval, ApprovalStatus, Source
+from events.models import Source
+from handlers.models import Approval, ApprovalStatus
 from tests.agents.test_approvals import request_refund
 
 from .conftest import log_in
@@ -29,7 +30,7 @@ def test_a_viewer_sees_the_approval_but_no_buttons(
 ) -> None:
     session = log_in(browser, live_server.url, viewer)
 
-    session.visit(live_server.url + reverse("admin:events_approval_change", args=[pending.pk]))
+    session.visit(live_server.url + reverse("admin:handlers_approval_change", args=[pending.pk]))
 
     page = session.page
     assert page.get_by_text("ord_browser").count() >= 1
@@ -42,7 +43,7 @@ def test_an_operator_approves_with_the_button(
     browser: Any, live_server: Any, superuser: User, pending: Approval
 ) -> None:
     session = log_in(browser, live_server.url, superuser)
-    session.visit(live_server.url + reverse("admin:events_approval_change", args=[pending.pk]))
+    session.visit(live_server.url + reverse("admin:handlers_approval_change", args=[pending.pk]))
 
     session.page.get_by_role("button", name="Approve").click()
     session.page.wait_for_load_state("load")

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from events.dispatch import send_delivery
 from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
 from events.recovery import sweep
-from events.tasks import send_delivery
 from tests.conftest import Beat, RedisServer, Worker, wait_until
 from tests.testapp.models import HandlerCall, SideEffect
 

@@ -25,8 +25,9 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from events.models import Attempt, Delivery, Event, Source, Step
+from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
+from handlers.models import Step
 from tests.conftest import ROOT, RedisServer, Worker, wait_until
 from tests.testapp.agent_handlers import WAITING_AGENT_QUEUE
 

@@ -12,7 +12,6 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from events.models import (
-    Approval,
     Attempt,
     Delivery,
     DeliveryStatus,
@@ -20,10 +19,9 @@ from events.models import (
     EventStatus,
     ScheduleTick,
     Source,
-    Step,
 )
 from events.retention import prune
-from handlers.models import ToolEffect
+from handlers.models import Approval, Step, ToolEffect
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +97,7 @@ def remaining() -> list[str]:
 def test_prune_deletes_old_final_history_and_keeps_the_rest(history: dict[str, Event]) -> None:
     report = prune(CUTOFF)
 
-    assert (report.events, report.schedule_ticks, report.tool_effects) == (2, 1, 1)
+    assert (report.events, report.schedule_ticks, report.others) == (2, 1, {"write-tool keys": 1})
     assert remaining() == ["dead", "follow-up", "recent", "retrying", "waiting"]
     # what hung off the processed event went with it
     assert not Attempt.objects.exists() and not Step.objects.exists()
@@ -118,7 +116,7 @@ def test_dead_letters_go_only_when_asked(history: dict[str, Event]) -> None:
 def test_a_dry_run_counts_and_deletes_nothing(history: dict[str, Event]) -> None:
     before = remaining()
     report = prune(CUTOFF, dry_run=True)
-    assert (report.events, report.schedule_ticks, report.tool_effects) == (2, 1, 1)
+    assert (report.events, report.schedule_ticks, report.others) == (2, 1, {"write-tool keys": 1})
     assert remaining() == before
     assert ScheduleTick.objects.count() == 2 and ToolEffect.objects.count() == 2
 

@@ -10,10 +10,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 import events.delivery as delivery_module
-import events.publish as publish_module
 import events.transitions as transitions_module
 from events.delivery import execute
-from events.leases import holder, holder_is_dead
+from events.holders import holder, holder_is_dead
 from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
 from events.recovery import sweep
@@ -82,7 +81,7 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # given the connection drops once, just as the success is being written (and no message
     # is sent: this transactional test commits, and a worker left running by another test
     # would take the delivery first)
-    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
     real = transitions_module.settle_event_status
     calls = {"n": 0}
@@ -150,7 +149,7 @@ def test_a_claim_takes_a_short_lease_in_this_process_name_whatever_the_time_limi
 def test_the_sweeper_backs_off_re_sending_a_delivery_nobody_picks_up(
     source: Source, routes: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
     start = timezone.now() + timedelta(seconds=10)
 
@@ -182,7 +181,7 @@ def test_a_requeued_delivery_runs_even_if_its_event_is_stale(
     execute(delivery.id)
     Event.objects.filter(id=result.event.id).update(received_at=timezone.now() - timedelta(hours=1))
     Event.objects.filter(id=result.event.id).update(payload={})  # the cause is fixed
-    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
 
     # when an operator requeues it
     assert requeue([delivery.id]) == 1

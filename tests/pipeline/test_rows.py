@@ -11,8 +11,9 @@ from django.db.models import Model
 from django.utils import timezone
 
 from events import rows
-from events.models import Attempt, Delivery, Event, Route, Source, Step
+from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
+from handlers.models import Step
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +24,8 @@ def values(obj: Model) -> dict[str, Any]:
 
 @pytest.fixture
 def delivery(routes: None, monkeypatch: pytest.MonkeyPatch) -> Delivery:
-    from events import publish as publish_module
 
-    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     source = Source.objects.create(
         slug="rows", kind="hmac", secrets=["s3cret-value"], settings={"a": [1, "ü"]}
     )
@@ -136,11 +136,10 @@ def test_settle_in_sql_derives_what_derive_status_derives(
 ) -> None:
     from collections import Counter
 
-    from events import publish as publish_module
     from events.status import derive_status, lock_event, settle_event_status
 
     # given an event with one or two deliveries in these states
-    monkeypatch.setattr(publish_module, "enqueue", lambda jobs: None)
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     source = Source.objects.create(slug="settle", kind="api")
     kind = "test.noop" if second is None else "scenario.reservation.cancelled"
     event = publish(source=source, type=kind, payload={}).event

@@ -21,8 +21,10 @@ import json, django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0, interactive=False)
+from events import dispatch
 from events import publish as publish_module
-publish_module.enqueue = lambda jobs: None  # no broker here: execute() is called directly
+
+dispatch.enqueue = lambda jobs: None  # no broker here: execute() is called directly
 from events.delivery import execute
 from events.models import Attempt, Delivery, Event, Source
 from django.db import connection

@@ -167,7 +167,7 @@ def test_requeue_resets_once_and_a_second_click_does_nothing(
     assert delivery.status == "dead_lettered"
 
     sent: list[int] = []
-    monkeypatch.setattr("events.transitions.enqueue", lambda jobs: sent.extend(j[0] for j in jobs))
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: sent.extend(j[0] for j in jobs))
     with django_capture_on_commit_callbacks(execute=True):
         first = requeue([delivery.id])
     with django_capture_on_commit_callbacks(execute=True):

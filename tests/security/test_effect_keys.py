@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from events.approvals import EXECUTOR, approve
-from events.models import Approval, Delivery, DeliveryStatus, Route, Source
+from events.models import Delivery, DeliveryStatus, Route, Source
 from events.webhooks.stripe import sign
 from handlers.agents import payment_recovery
+from handlers.approvals import EXECUTOR, approve
+from handlers.models import Approval
 from tests.agents.conftest import FakeMessagesAPI
 from tests.conftest import Worker, wait_until
 

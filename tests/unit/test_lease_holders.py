@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from events.leases import holder, holder_is_dead
+from events.holders import holder, holder_is_dead
 
 SAY_HOLDER = (
-    "from events.leases import holder; print(holder(), flush=True); import time; time.sleep(60)"
+    "from events.holders import holder; print(holder(), flush=True); import time; time.sleep(60)"
 )
 
 

@@ -1,4 +1,5 @@
-"""events.status.derive_status: the event-state rules of DESIGN.md, in order of precedence."""
+"""events.status.derive_status: the event-state rules of docs/architecture.md, in order of
+precedence."""
 
 from __future__ import annotations
 

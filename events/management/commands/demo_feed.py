@@ -233,8 +233,8 @@ class Command(BaseCommand):
             f"  events:       {admin}events/event/",
             f"  deliveries:   {admin}events/delivery/",
             f"  dead letters: {admin}events/deadletter/",
-            f"  approvals:    {admin}events/approval/  (the recovery email waits here)",
-            f"  agent usage:  {admin}events/agentusage/",
+            f"  approvals:    {admin}handlers/approval/  (the recovery email waits here)",
+            f"  agent usage:  {admin}handlers/agentusage/",
             f"  send your own to {public}/hooks/demo: README.md, 'Sending an event'",
             "",
         ]

@@ -49,7 +49,7 @@ class Command(BaseCommand):
             progress=progress,
         )
         done = "would delete" if opts["dry_run"] else "deleted"
+        others = "".join(f", {count} {label}" for label, count in report.others.items())
         self.stdout.write(
-            f"prune: {done} {report.events} events, {report.schedule_ticks} schedule ticks, "
-            f"{report.tool_effects} write-tool keys"
+            f"prune: {done} {report.events} events, {report.schedule_ticks} schedule ticks" + others
         )

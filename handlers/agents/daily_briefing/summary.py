@@ -2,7 +2,7 @@
 
 Counts per event type and status, deliveries per status, the newest dead letters with their
 handler and a short error, pending approvals, and what agents spent (the same LLM-step sums the
-budgets use, events.budgets). Every list is capped and every text cut short, so the summary
+budgets use, handlers.budgets). Every list is capped and every text cut short, so the summary
 stays small however busy the day was: it goes into a prompt and an outcome.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 from django.db.models import Count, F, Min
 from django.utils import timezone
 
-from events.budgets import COST, TOKENS, llm_steps_since
-from events.models import Approval, ApprovalStatus, Delivery, DeliveryStatus, Event
+from events.models import Delivery, DeliveryStatus, Event
+from handlers.budgets import COST, TOKENS, llm_steps_since
+from handlers.models import Approval, ApprovalStatus
 
 MAX_HOURS = 7 * 24
 MAX_TYPES = 20

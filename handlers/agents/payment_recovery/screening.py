@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.approvals import reject
-from events.models import Approval, ApprovalStatus
+from handlers.approvals import reject
+from handlers.models import Approval, ApprovalStatus
 
 from .tools import check_draft, send_recovery_email
 

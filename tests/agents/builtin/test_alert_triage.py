@@ -12,10 +12,11 @@ from django.utils import timezone
 
 import handlers.agents.alert_triage as alerts
 from events.delivery import execute
-from events.models import Delivery, DeliveryStatus, Event, Source, Step
+from events.models import Delivery, DeliveryStatus, Event, Source
 from events.publish import publish
 from handlers.agents.alert_triage import rules
 from handlers.agents.alert_triage.facts import facts
+from handlers.models import Step
 
 from ..conftest import FakeMessagesAPI
 

@@ -19,11 +19,12 @@ from django.core import mail
 from django.utils import timezone
 
 from events.delivery import execute
-from events.models import Approval, Delivery, DeliveryStatus, Event, Source, Step
+from events.models import Delivery, DeliveryStatus, Event, Source
 from events.publish import publish
 from events.transitions import requeue
 from handlers.agents import daily_briefing
 from handlers.agents.daily_briefing import briefing, summary
+from handlers.models import Approval, Step
 
 from ..conftest import FakeMessagesAPI
 

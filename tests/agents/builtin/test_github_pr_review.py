@@ -18,10 +18,11 @@ from django.test import Client
 
 import handlers.agents.github_pr_review as reviewer
 from events.delivery import execute
-from events.models import Attempt, Delivery, DeliveryStatus, Event, Source, Step
+from events.models import Attempt, Delivery, DeliveryStatus, Event, Source
 from events.transitions import requeue
 from events.webhooks.github import sign
 from handlers.agents.github_pr_review import rules
+from handlers.models import Step
 
 from ..conftest import FakeMessagesAPI
 from .fake_github import FakeGitHub

@@ -16,23 +16,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from events.approvals import EXECUTOR, approve, reject
 from events.delivery import execute
-from events.models import (
-    Approval,
-    ApprovalStatus,
-    Delivery,
-    DeliveryStatus,
-    Route,
-    Source,
-    Step,
-)
+from events.models import Delivery, DeliveryStatus, Route, Source
 from events.publish import publish
 from events.transitions import requeue
 from events.webhooks.stripe import sign
 from handlers.agents import payment_recovery
 from handlers.agents.payment_recovery.tools import send_recovery_email
+from handlers.approvals import EXECUTOR, approve, reject
 from handlers.errors import PermanentError
+from handlers.models import Approval, ApprovalStatus, Step
 
 from ..conftest import FakeMessagesAPI
 
@@ -211,7 +204,7 @@ def test_the_approval_page_shows_the_email_as_it_would_go_out(
     run(post_signed(stripe_event()))
     approval = Approval.objects.get()
 
-    page = admin_client.get(reverse("admin:events_approval_change", args=[approval.pk]))
+    page = admin_client.get(reverse("admin:handlers_approval_change", args=[approval.pk]))
 
     html = page.content.decode()
     assert f"To: {CUSTOMER}" in html and f"From: {sender}" in html

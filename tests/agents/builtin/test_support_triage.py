@@ -10,9 +10,10 @@ import pytest
 
 import handlers.agents.support_triage as support
 from events.delivery import execute
-from events.models import Delivery, DeliveryStatus, Event, Source, Step
+from events.models import Delivery, DeliveryStatus, Event, Source
 from events.publish import internal_source, publish
 from handlers.agents.support_triage import queues, rules
+from handlers.models import Step
 
 from ..conftest import FakeMessagesAPI
 

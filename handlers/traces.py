@@ -10,28 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError
 
-from . import rows
+from events import rows
+from events.models import Attempt, Delivery
+from events.redaction import TRUNCATED, Sanitiser
+
 from .costs import llm_cost
-from .models import Attempt, Delivery, Step, StepKind
+from .models import Step, StepKind
 
 log = logging.getLogger("switchyard.pipeline")
 
 MAX_STEP_BYTES = 16 * 1024
-MAX_DEPTH = 20
-REDACTED = "[redacted]"
-TRUNCATED = "[truncated]"
-# Environment variables whose values are secrets wherever they appear.
-SECRET_ENV_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
-# Shorter values are too likely to occur by chance (and too weak to be real secrets).
-MIN_SECRET_LENGTH = 8
 # Keys of an LLM step that have columns of their own; the rest is the request summary.
 LLM_COLUMNS = {
     "kind",
@@ -46,63 +39,23 @@ LLM_COLUMNS = {
 }
 
 
-def secret_values(extra: Iterable[Any] = ()) -> list[str]:
-    """Values that must never be stored: secret-looking environment variables, SECRET_KEY and
-    ``extra`` (the event source's webhook secrets). Longest first, so a secret that contains
-    another is replaced whole."""
-    found = {value for name, value in os.environ.items() if SECRET_ENV_NAME.search(name)}
-    found.add(str(settings.SECRET_KEY))
-    for item in extra:
-        if isinstance(item, str):
-            found.add(item)
-        elif isinstance(item, dict):
-            found.update(v for v in item.values() if isinstance(v, str))
-    return sorted((v for v in found if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+def bounded_json(clean: Sanitiser, value: Any) -> Any:
+    clean = clean.json(value)
+    encoded = json.dumps(clean)
+    if len(encoded.encode()) <= MAX_STEP_BYTES:
+        return clean
+    return {
+        TRUNCATED: True,
+        "bytes": len(encoded.encode()),
+        "preview": _cut(encoded, MAX_STEP_BYTES),
+    }
 
 
-class Sanitiser:
-    def __init__(self, secrets: list[str]) -> None:
-        self.secrets = secrets
-
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        # As PostgreSQL can store it: NUL and lone surrogates escaped, not refused.
-        value = value.replace("\x00", "\\x00")
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-    def json(self, value: Any, depth: int = 0) -> Any:
-        if depth > MAX_DEPTH:
-            return TRUNCATED
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.json(v, depth + 1) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.json(item, depth + 1) for item in value]
-        if value is None or isinstance(value, bool | int):
-            return value
-        if isinstance(value, float):
-            return value if value == value and abs(value) != float("inf") else str(value)
-        return self.text(str(value))
-
-    def bounded_json(self, value: Any) -> Any:
-        clean = self.json(value)
-        encoded = json.dumps(clean)
-        if len(encoded.encode()) <= MAX_STEP_BYTES:
-            return clean
-        return {
-            TRUNCATED: True,
-            "bytes": len(encoded.encode()),
-            "preview": _cut(encoded, MAX_STEP_BYTES),
-        }
-
-    def bounded_text(self, value: Any) -> str:
-        text = self.text(str(value or ""))
-        if len(text.encode()) <= MAX_STEP_BYTES:
-            return text
-        return _cut(text, MAX_STEP_BYTES - 32) + f" ... {TRUNCATED}"
+def bounded_text(clean: Sanitiser, value: Any) -> str:
+    text = clean.text(str(value or ""))
+    if len(text.encode()) <= MAX_STEP_BYTES:
+        return text
+    return _cut(text, MAX_STEP_BYTES - 32) + f" ... {TRUNCATED}"
 
 
 def _cut(text: str, limit: int) -> str:
@@ -120,7 +73,7 @@ def step_row(step: dict[str, Any], clean: Sanitiser) -> dict[str, Any]:
     latency = step.get("latency_ms")
     row: dict[str, Any] = {
         "kind": kind,
-        "error": clean.bounded_text(step.get("error")),
+        "error": bounded_text(clean, step.get("error")),
         "latency_ms": latency if isinstance(latency, int) and latency >= 0 else None,
         "stop_reason": clean.text(str(step.get("stop_reason") or ""))[:64],
     }
@@ -136,7 +89,7 @@ def step_row(step: dict[str, Any], clean: Sanitiser) -> dict[str, Any]:
         offline = step.get("provider") == "offline"
         row.update(
             name=clean.text(model)[:200],
-            input=clean.bounded_json(summary),
+            input=bounded_json(clean, summary),
             output=None,
             cost_usd=0 if offline else llm_cost(model, **tokens),
             **tokens,
@@ -145,27 +98,21 @@ def step_row(step: dict[str, Any], clean: Sanitiser) -> dict[str, Any]:
         row.update(
             name=clean.text(str(step.get("name") or ""))[:200],
             tool_kind=clean.text(str(step.get("tool_kind") or ""))[:16],
-            input=clean.bounded_json(step.get("input")),
-            output=clean.bounded_json(step["output"]) if "output" in step else None,
+            input=bounded_json(clean, step.get("input")),
+            output=bounded_json(clean, step["output"]) if "output" in step else None,
         )
     return row
-
-
-def sanitiser_for(delivery: Delivery) -> Sanitiser:
-    """Redacts the secrets that matter for this delivery (see ``secret_values``)."""
-    return Sanitiser(secret_values(delivery.event.source.secrets or ()))
 
 
 def recorder(
     delivery: Delivery,
     number: int,
-    clean: Sanitiser | None = None,
+    clean: Sanitiser,
     *,
     attempt_id: int | None = None,
 ) -> Callable[[dict[str, Any]], None]:
     """A ``record_step`` for attempt ``number`` of ``delivery``: each call writes one Step
     (one INSERT when the caller knows the Attempt row's id)."""
-    clean = clean or sanitiser_for(delivery)
     count = 0
 
     def record_step(step: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Approvals: agent writes waiting for a person. Approve or reject from the list (bulk) or from
-an approval's page (with a reason for a rejection). See events.approvals."""
+an approval's page (with a reason for a rejection). See handlers.approvals."""
 
 from __future__ import annotations
 
@@ -13,12 +13,19 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from handlers.llm import get_agent
+from events.admin.common import (
+    admin_link,
+    event_cell,
+    has_model_permission,
+    pretty_json,
+    two_line_time,
+)
+from events.models import EventStatus
+from events.redaction import sanitiser_for
 
 from ..approvals import approve, reject
-from ..models import Approval, ApprovalStatus, EventStatus
-from ..traces import sanitiser_for
-from .common import admin_link, event_cell, has_model_permission, pretty_json, two_line_time
+from ..llm import get_agent
+from ..models import Approval, ApprovalStatus
 
 
 @admin.register(Approval)
@@ -79,7 +86,7 @@ class ApprovalAdmin(admin.ModelAdmin):
         decide = path(
             "<int:pk>/decide/",
             self.admin_site.admin_view(self.decide_view),
-            name="events_approval_decide",
+            name="handlers_approval_decide",
         )
         return [decide, *super().get_urls()]
 
@@ -152,7 +159,7 @@ class ApprovalAdmin(admin.ModelAdmin):
     def decision(self, obj: Approval) -> str | SafeString:
         if obj.status != ApprovalStatus.PENDING:
             return "Decided."
-        url = reverse("admin:events_approval_decide", args=[obj.pk])
+        url = reverse("admin:handlers_approval_decide", args=[obj.pk])
         # Buttons of the page's own form (it carries the CSRF token): no nested forms.
         return format_html(
             '<textarea name="reason" form="approval_form" rows="2" cols="60" '
@@ -177,7 +184,7 @@ class ApprovalAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose approve or reject.", messages.ERROR)
         else:
             self._decide(request, [pk], choice, request.POST.get("reason", ""))
-        return HttpResponseRedirect(reverse("admin:events_approval_change", args=[pk]))
+        return HttpResponseRedirect(reverse("admin:handlers_approval_change", args=[pk]))
 
     @admin.action(description="Approve selected (their writes run once)")
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Approval]) -> None:

@@ -15,18 +15,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from events.admin.site import MODEL_ORDER
-from events.budgets import local_midnight
-from events.models import (
-    AgentBudget,
-    Attempt,
-    AttemptStatus,
-    Delivery,
-    DeliveryStatus,
-    Event,
-    Source,
-    Step,
-)
+from events import extensions
+from events.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Source
+from handlers.budgets import local_midnight
+from handlers.models import AgentBudget, Step
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +69,7 @@ def budgets() -> None:
 def test_the_list_shows_todays_usage_against_each_limit(
     admin_client: Client, budgets: None
 ) -> None:
-    page = admin_client.get(reverse("admin:events_agentbudget_changelist")).content.decode()
+    page = admin_client.get(reverse("admin:handlers_agentbudget_changelist")).content.decode()
 
     start = page.index('id="result_list"')
     table = text(page[start : page.index("</table>", start)])
@@ -93,7 +85,7 @@ def test_the_list_shows_todays_usage_against_each_limit(
 
 
 def test_the_list_query_count_does_not_grow_with_rows(admin_client: Client, budgets: None) -> None:
-    url = reverse("admin:events_agentbudget_changelist")
+    url = reverse("admin:handlers_agentbudget_changelist")
     admin_client.get(url)  # warm the session and content types
     with CaptureQueriesContext(connection) as three:
         admin_client.get(url)
@@ -107,7 +99,7 @@ def test_the_list_query_count_does_not_grow_with_rows(admin_client: Client, budg
 
 
 def test_the_form_refuses_negative_limits_and_accepts_zero(admin_client: Client) -> None:
-    url = reverse("admin:events_agentbudget_add")
+    url = reverse("admin:handlers_agentbudget_add")
     data = {"handler": "test.agent", "daily_token_limit": "-1", "daily_cost_limit_usd": "-0.01"}
 
     response = admin_client.post(url, {**data, "enabled": "on"})
@@ -141,12 +133,13 @@ def test_the_form_refuses_negative_limits_and_accepts_zero(admin_client: Client)
 def test_a_handler_has_one_budget(admin_client: Client) -> None:
     AgentBudget.objects.create(handler="test.agent", daily_token_limit=1)
     response = admin_client.post(
-        reverse("admin:events_agentbudget_add"), {"handler": "test.agent", "enabled": "on"}
+        reverse("admin:handlers_agentbudget_add"), {"handler": "test.agent", "enabled": "on"}
     )
     assert response.context["adminform"].form.errors == {
         "handler": ["Agent budget with this Handler already exists."]
     }
 
 
-def test_budgets_sit_after_usage_in_the_events_app() -> None:
-    assert MODEL_ORDER.index("AgentBudget") == MODEL_ORDER.index("AgentUsage") + 1
+def test_budgets_sit_after_usage_in_the_agents_app() -> None:
+    order = extensions.admin_order()["handlers"]
+    assert order.index("AgentBudget") == order.index("AgentUsage") + 1

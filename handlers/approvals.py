@@ -20,15 +20,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from handlers.context import ApprovalRequest, ApprovalTicket, HandlerContext
-from handlers.errors import PermanentError
-from handlers.llm import get_agent
-from handlers.llm.tools import ToolInputError
-from handlers.registry import handler
+from events.models import Delivery
+from events.publish import PublishError, check_payload, internal_source, publish
+from events.redaction import Sanitiser, secret_values
 
-from .models import Approval, ApprovalStatus, Delivery
-from .publish import PublishError, check_payload, internal_source, publish
-from .traces import Sanitiser, secret_values
+from .context import ApprovalRequest, ApprovalTicket, HandlerContext
+from .errors import PermanentError
+from .llm import get_agent
+from .llm.tools import ToolInputError
+from .models import Approval, ApprovalStatus
+from .registry import handler
 
 APPROVED_TYPE = "approval.approved"
 EXECUTOR = "switchyard.approved_action"
@@ -36,6 +37,8 @@ MAX_REASON_CHARS = 2000
 # Approvals the executor carries out: approved, or approved and failed before (an operator
 # requeued the dead-lettered follow-up after fixing the cause). Never pending or rejected.
 CARRY_OUT = (ApprovalStatus.APPROVED, ApprovalStatus.FAILED)
+# Approvals still waiting for a decision or being carried out: retention keeps their events.
+UNDECIDED = (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
 
 
 def requester(delivery: Delivery) -> Callable[[ApprovalRequest], ApprovalTicket]:
@@ -109,18 +112,6 @@ def reject(approval_id: int, *, by: str, reason: str = "") -> bool:
     )
 
 
-def _last_attempt(ctx: HandlerContext) -> bool:
-    """Whether this run is the executor delivery's last attempt before it is dead-lettered."""
-    from .transitions import route_settings
-
-    delivery = (
-        Delivery.objects.select_related("route")
-        .filter(event_id=ctx.event.id, handler=EXECUTOR)
-        .first()
-    )
-    return delivery is not None and delivery.attempts >= route_settings(delivery).max_attempts
-
-
 @handler(
     EXECUTOR,
     on=[APPROVED_TYPE],
@@ -158,7 +149,7 @@ def run_approved_action(ctx: HandlerContext) -> dict[str, Any]:
     except Exception as exc:
         # When it will not be retried (a PermanentError, or this delivery's last attempt) the
         # approval says so too; other errors retry the delivery and it stays approved.
-        if isinstance(exc, PermanentError) or _last_attempt(ctx):
+        if isinstance(exc, PermanentError) or ctx.last_attempt:
             reason = str(exc) or type(exc).__name__
             Approval.objects.filter(pk=approval.pk, status__in=CARRY_OUT).update(
                 status=ApprovalStatus.FAILED, reason=reason[:MAX_REASON_CHARS]

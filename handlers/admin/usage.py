@@ -67,4 +67,4 @@ class AgentUsageAdmin(admin.ModelAdmin):
             "days": USAGE_DAYS,
             **(extra_context or {}),
         }
-        return TemplateResponse(request, "admin/events/agentusage/usage.html", context)
+        return TemplateResponse(request, "admin/handlers/agentusage/usage.html", context)

@@ -1,5 +1,5 @@
 """Agent models: which model each agent handler calls, overriding the agent's own choice.
-A change applies from the next run (events.agent_models)."""
+A change applies from the next run (handlers.overrides)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from handlers import registry
-from handlers.llm import get_agent
-
-from ..agent_models import known_models, model_problem
+from .. import registry
+from ..llm import get_agent
 from ..models import AgentConfig
+from ..overrides import known_models, model_problem
 
 
 class AgentConfigForm(forms.ModelForm):

@@ -1,7 +1,8 @@
 """An agent's trace in the admin: the steps of a delivery's attempts, and token and cost totals.
 
 Steps hang off attempts, and Django has no nested inlines, so the delivery page shows them as
-one read-only table; the deliveries list adds totals for the rows on the page only.
+one read-only table; the deliveries list adds totals for the rows on the page only. Both are
+added to the pipeline's delivery admin through events.extensions (handlers.admin).
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.admin.views.main import ChangeList
+from django.contrib import admin
 from django.db.models import Count, Q, Sum
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..models import Delivery, Step, StepKind
-from .common import truncate
+from events.admin.common import truncate
+from events.extensions import DeliveryColumns, DeliveryPanel
+from events.models import Delivery
+
+from ..models import Step, StepKind
 
 TRACE_FIELDSET = "Agent trace"
 TOTALS_ATTR = "_step_totals"
@@ -114,26 +118,50 @@ def steps_table(delivery: Delivery) -> str | SafeString:
     )
 
 
-class DeliveryChangeList(ChangeList):
-    """Adds each listed delivery's token and cost totals, in one query for the page's rows."""
-
-    def get_results(self, request: Any) -> None:
-        super().get_results(request)
-        ids = [delivery.pk for delivery in self.result_list]
-        by_delivery: dict[int, dict[str, Any]] = {}
-        if ids:
-            rows = (
-                Step.objects.filter(attempt__delivery_id__in=ids)
-                .order_by()  # no GROUP BY on Step's default ordering
-                .values("attempt__delivery_id")
-                .annotate(**TOTALS)
-            )
-            by_delivery = {row["attempt__delivery_id"]: dict(row) for row in rows}
-        for delivery in self.result_list:
-            setattr(delivery, TOTALS_ATTR, by_delivery.get(delivery.pk))
+def add_totals(deliveries: list[Delivery]) -> None:
+    """Each listed delivery's token and cost totals, in one query for the page's rows."""
+    ids = [delivery.pk for delivery in deliveries]
+    by_delivery: dict[int, dict[str, Any]] = {}
+    if ids:
+        rows = (
+            Step.objects.filter(attempt__delivery_id__in=ids)
+            .order_by()  # no GROUP BY on Step's default ordering
+            .values("attempt__delivery_id")
+            .annotate(**TOTALS)
+        )
+        by_delivery = {row["attempt__delivery_id"]: dict(row) for row in rows}
+    for delivery in deliveries:
+        setattr(delivery, TOTALS_ATTR, by_delivery.get(delivery.pk))
 
 
 def listed_totals(delivery: Delivery) -> dict[str, Any] | None:
-    """The totals DeliveryChangeList attached, or None for a delivery with no steps."""
+    """The totals add_totals attached, or None for a delivery with no steps."""
     totals: dict[str, Any] | None = getattr(delivery, TOTALS_ATTR, None)
     return totals
+
+
+@admin.display(description="tokens")
+def tokens(delivery: Delivery) -> str:
+    totals = listed_totals(delivery)
+    return "-" if totals is None else tokens_cell(totals)
+
+
+@admin.display(description="cost")
+def cost(delivery: Delivery) -> str:
+    totals = listed_totals(delivery)
+    return "-" if totals is None else usd(totals["cost_usd"])
+
+
+@admin.display(description="totals")
+def step_totals(delivery: Delivery) -> str:
+    return totals_summary(delivery)
+
+
+@admin.display(description="steps")
+def steps(delivery: Delivery) -> str | SafeString:
+    return steps_table(delivery)
+
+
+# The delivery admin's trace fieldset (shown when the delivery has steps) and list columns.
+TRACE_PANEL = DeliveryPanel(TRACE_FIELDSET, (step_totals, steps), has_steps)
+TOTALS_COLUMNS = DeliveryColumns((tokens, cost), prepare=add_totals)

@@ -14,8 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from events.admin.usage import usage_rows
-from events.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Source, Step
+from events.models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Source
+from handlers.admin.usage import usage_rows
+from handlers.models import Step
 
 pytestmark = pytest.mark.django_db
 
@@ -179,7 +180,7 @@ def test_usage_sums_per_handler_per_day_over_the_last_two_weeks(
         (yesterday, "test.other", 1, 1, 0, 1000, 100, Decimal("0.004500")),
     ]
 
-    page = text(admin_client.get(reverse("admin:events_agentusage_changelist")).content.decode())
+    page = text(admin_client.get(reverse("admin:handlers_agentusage_changelist")).content.decode())
     assert f"{today:%Y-%m-%d} test.agent 2 4 1 1080 63 0 / 28 0.008235" in page
     assert f"{yesterday:%Y-%m-%d} test.agent 1 1 0 10 1 0 / 7 0.000045" in page
     assert f"{yesterday:%Y-%m-%d} test.other 1 1 0 1000 100 0 / 7 0.004500" in page
@@ -187,4 +188,4 @@ def test_usage_sums_per_handler_per_day_over_the_last_two_weeks(
 
 
 def test_usage_page_is_read_only(admin_client: Client, traced: dict[str, Any]) -> None:
-    assert admin_client.get(reverse("admin:events_agentusage_add")).status_code == 403
+    assert admin_client.get(reverse("admin:handlers_agentusage_add")).status_code == 403

@@ -1,5 +1,5 @@
 """Agent budgets: a daily token and/or cost limit per agent handler, with today's usage (since
-local midnight in ``TIME_ZONE``) shown against each limit. See events.budgets."""
+local midnight in ``TIME_ZONE``) shown against each limit. See handlers.budgets."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class RunSettings:
     whether a daily budget is set, read together in one query when the run first asks.
 
     The first budget check of a run uses that read (no budget set: nothing more to ask);
-    every later check asks ``events.budgets`` again, so a limit changed in the admin still
+    every later check asks ``handlers.budgets`` again, so a limit changed in the admin still
     applies from the next LLM call of a longer run.
     """
 

@@ -1,4 +1,7 @@
-"""The dead-letter handler for Redis Stream entries that could not become an event.
+"""Handlers the pipeline itself registers (through the handler registry, like any other).
+
+``stream.rejected``: the dead-letter handler for Redis Stream entries that could not become an
+event.
 
 ``manage.py consume_stream`` (events.streams) stores such an entry as a ``stream.rejected``
 event (the raw fields and the reason in its payload) with one delivery to this handler, already
@@ -13,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.context import HandlerContext
-from handlers.registry import PermanentError, handler
+from handlers.errors import PermanentError
+from handlers.registry import handler
 
 REJECTED_TYPE = "stream.rejected"
 REJECTED_HANDLER = "stream.rejected"

@@ -1,0 +1,39 @@
+"""The pipeline's models, by concern: where events come from (sources), what happens to them
+(pipeline) and the schedules that publish them.
+
+Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
+An event's status is derived from its deliveries (see events.status).
+"""
+
+from .pipeline import (
+    Attempt,
+    AttemptStatus,
+    DeadLetter,
+    Delivery,
+    DeliveryQuerySet,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    Route,
+)
+from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
+from .sources import ApiToken, Source
+
+__all__ = [
+    "ApiToken",
+    "Attempt",
+    "AttemptStatus",
+    "DeadLetter",
+    "Delivery",
+    "DeliveryQuerySet",
+    "DeliveryStatus",
+    "Event",
+    "EventStatus",
+    "OverlapPolicy",
+    "Route",
+    "Schedule",
+    "SchedulePolicy",
+    "ScheduleTick",
+    "Source",
+    "TickStatus",
+]

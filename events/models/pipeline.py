@@ -1,0 +1,265 @@
+"""Events, routes, deliveries and attempts: the pipeline's records.
+
+Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
+An event's status is derived from its deliveries (see events.status). Every state change is a
+conditional UPDATE, so two workers can never both win the same transition (events.transitions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .sources import Source
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", "received"
+    PROCESSING = "processing", "processing"
+    FAILED = "failed", "failed (retrying)"
+    DEAD_LETTERED = "dead_lettered", "dead-lettered"
+    PROCESSED = "processed", "processed"
+    IGNORED = "ignored", "ignored"
+
+
+class Event(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="events")
+    # The sender's id for this event: the dedupe key within a source.
+    external_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=200)
+    schema_version = models.PositiveIntegerField(default=1)
+    partition_key = models.CharField(max_length=255, blank=True, default="")
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=16, choices=EventStatus.choices, default=EventStatus.RECEIVED
+    )
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    # Set on follow-up events: the delivery whose handler emitted this one.
+    emitted_by = models.ForeignKey(
+        "Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="emitted"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="event_source_extid"),
+        ]
+        indexes = [
+            # The admin's default list and its status filter.
+            models.Index(fields=["status", "-received_at"], name="event_status_recv"),
+            models.Index(fields=["-received_at"], name="event_recv"),
+            models.Index(fields=["type", "-received_at"], name="event_type_recv"),
+            # The admin's search by external id, across sources.
+            models.Index(fields=["external_id"], name="event_extid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class Route(models.Model):
+    """Sends events whose type matches a glob (and payload a filter), from the sources it
+    accepts, to a handler."""
+
+    name = models.CharField(max_length=200, unique=True)
+    event_type = models.CharField(
+        max_length=200, help_text="Glob on the event type, e.g. github.pull_request.*"
+    )
+    payload_filter = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Optional. {"dotted.path": value or [values]}; every entry must match.',
+    )
+    # Neither set: events from any source. Either set: the event's source must be of one of
+    # the kinds or one of the slugs. A handler's own @handler(sources=...) applies on top.
+    source_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Source kinds this route takes events from, e.g. github. Empty: any.",
+    )
+    source_slugs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Sources (by slug) this route takes events from. Empty: any.",
+    )
+    handler = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    managed = models.BooleanField(
+        default=False, editable=False, help_text="Declared by a handler's @handler(on=...)."
+    )
+    max_attempts = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
+    backoff_base = models.FloatField(
+        default=2.0, help_text="Seconds before the second attempt; doubles each time."
+    )
+    backoff_max = models.FloatField(default=600.0, help_text="Cap on one backoff, in seconds.")
+    backoff_jitter = models.FloatField(
+        default=0.25, help_text="Each delay is stretched by a random 0..jitter fraction."
+    )
+    time_limit = models.PositiveIntegerField(default=60, help_text="Seconds one attempt may run.")
+    queue = models.CharField(max_length=64, default="default")
+    stale_after = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds after which an event not yet handled is skipped as stale.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="route_attempts_min"),
+            models.CheckConstraint(condition=Q(time_limit__gte=1), name="route_time_limit_min"),
+            models.CheckConstraint(
+                condition=Q(backoff_base__gte=0) & Q(backoff_max__gte=models.F("backoff_base")),
+                name="route_backoff_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(backoff_jitter__gte=0) & Q(backoff_jitter__lte=1),
+                name="route_jitter_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def accepts_source(self, kind: str, slug: str) -> bool:
+        """This route's own source rule (the handler's declaration is checked by routing)."""
+        if not self.source_kinds and not self.source_slugs:
+            return True
+        return kind in (self.source_kinds or ()) or slug in (self.source_slugs or ())
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    RETRYING = "retrying", "retrying"
+    SUCCEEDED = "succeeded", "succeeded"
+    DEAD_LETTERED = "dead_lettered", "dead-lettered"
+    SKIPPED = "skipped", "skipped"
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def update(self, **kwargs: Any) -> int:
+        # Every transition is a queryset update (a conditional UPDATE), which skips auto_now.
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
+class Delivery(models.Model):
+    """One (event, handler) pair: the unit of work, retried until it reaches a final state."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    route = models.ForeignKey(
+        Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    handler = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    # Attempts in the current cycle (reset by a requeue) and over the delivery's whole life
+    # (numbers the Attempt rows and fences a stale worker's late write).
+    attempts = models.PositiveIntegerField(default=0)
+    total_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The sweeper's re-sends since the delivery last ran, and when it may re-send again: it
+    # backs off, so a queue nobody consumes does not fill Redis with copies.
+    resends = models.PositiveIntegerField(default=0)
+    resend_after = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The worker process renewing the lease: boot id / PID namespace / pid / start time
+    # (events.leases), so a worker on the same machine can tell the holder has exited.
+    lease_holder = models.CharField(max_length=120, blank=True, default="")
+    last_error = models.TextField(blank=True, default="")
+    error_class = models.CharField(max_length=200, blank=True, default="")
+    outcome = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "handler"], name="delivery_event_handler"),
+        ]
+        indexes = [
+            # The sweeper: deliveries waiting for a message that may have been lost.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_waiting",
+                condition=Q(status__in=["pending", "retrying"]),
+            ),
+            # The sweeper: running deliveries whose worker may have died.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="delivery_running",
+                condition=Q(status="running"),
+            ),
+            # The admin's dead-letter list.
+            models.Index(
+                fields=["-finished_at"],
+                name="delivery_dead",
+                condition=Q(status="dead_lettered"),
+            ),
+            models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} for {self.event_id}"
+
+
+class DeadLetter(Delivery):
+    """Dead-lettered deliveries, as their own admin list."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead letter"
+        verbose_name_plural = "dead letters"
+
+
+class AttemptStatus(models.TextChoices):
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    LOST = "lost", "lost (worker gone)"
+
+
+class Attempt(models.Model):
+    """One run of a handler. Saved as running before the handler is called."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.RUNNING
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.JSONField(null=True, blank=True)
+    error_class = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    # Seconds the delivery was told to wait before the next attempt, when one was scheduled.
+    retry_delay = models.FloatField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="attempt_delivery_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}"
