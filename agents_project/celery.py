@@ -5,7 +5,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agents_project.settings")
 
@@ -22,3 +22,19 @@ def redact_secrets_in_logs(logger: logging.Logger, **kwargs: Any) -> None:
     from .logs import install
 
     install(logger.handlers)
+
+
+@worker_init.connect
+@beat_init.connect
+def refuse_bad_settings(**kwargs: Any) -> None:
+    """A worker or beat with a bad setting does not start: the same checks and words as
+    ``manage.py check`` (agents_project/appsettings.py)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .appsettings import refuse_bad_settings
+
+    try:
+        refuse_bad_settings()
+    except ImproperlyConfigured as exc:
+        # Celery logs and ignores an exception from a signal handler; SystemExit stops it.
+        raise SystemExit(f"switchyard: bad settings: {exc}") from None

@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 from agents_project.db import release_connections
+from events import conf
 from handlers.errors import TimeLimitExceeded
 
 from . import dispatch
@@ -84,7 +84,7 @@ class Keeper:
         while True:
             time.sleep(FENCE_CHECK_SECONDS)
             now = time.monotonic()
-            renew = now - renewed >= settings.SWITCHYARD_LEASE_SECONDS / 3
+            renew = now - renewed >= conf.LEASE_SECONDS.get() / 3
             try:
                 self.beat(renew=renew)
             except Exception:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from django.conf import settings
+from events import conf
 
 V = TypeVar("V")
 
@@ -33,7 +33,7 @@ class Memo(Generic[V]):
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
-        seconds = float(settings.SWITCHYARD_LOOKUP_CACHE_SECONDS)
+        seconds = float(conf.LOOKUP_CACHE_SECONDS.get())
         if seconds <= 0:
             return load()
         now = self.clock()

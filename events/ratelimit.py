@@ -24,6 +24,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from events import conf
+
 from .webhooks.base import Rejection
 
 log = logging.getLogger("switchyard.ingest")
@@ -49,7 +51,7 @@ def limit_for(source_settings: Any) -> int:
         value = source_settings.get("rate_limit_per_minute")
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
-    return int(settings.SWITCHYARD_HOOK_RATE_LIMIT)
+    return int(conf.HOOK_RATE_LIMIT.get())
 
 
 def check(slug: str, limit: int, *, now: float | None = None) -> None:
@@ -81,7 +83,7 @@ class TooManyFailures(Rejection):
 def client_address(meta: dict[str, Any]) -> str:
     """The client's address: ``SWITCHYARD_CLIENT_IP_HEADER`` (set it to the header a trusted
     reverse proxy writes, such as X-Real-IP) if set and present, else the socket's peer."""
-    header = settings.SWITCHYARD_CLIENT_IP_HEADER
+    header = conf.CLIENT_IP_HEADER.get()
     if header:
         value = str(meta.get("HTTP_" + header.upper().replace("-", "_"), "")).strip()
         if value:
@@ -98,7 +100,7 @@ def check_failures(address: str, *, now: float | None = None) -> None:
     """Raise TooManyFailures while ``address`` is over SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE
     failed authentications in this minute: then even a right token is refused, so guessing
     stops paying. Fails open if Redis is down, like the webhook limit."""
-    limit = int(settings.SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE)
+    limit = int(conf.API_AUTH_FAILURES_PER_MINUTE.get())
     if limit <= 0:
         return
     now = time.time() if now is None else now
@@ -114,7 +116,7 @@ def check_failures(address: str, *, now: float | None = None) -> None:
 
 def count_failure(address: str, *, now: float | None = None) -> None:
     """Count one failed authentication from ``address``."""
-    if int(settings.SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE) <= 0:
+    if int(conf.API_AUTH_FAILURES_PER_MINUTE.get()) <= 0:
         return
     key, _ = _failures_key(address, time.time() if now is None else now)
     try:

@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+
+from events import conf
 
 from .models import Delivery, DeliveryStatus
 from .transitions import CLAIM_SKEW, requeue, resend, take_back
@@ -37,9 +38,9 @@ def sweep(*, now: datetime | None = None, grace: float | None = None) -> SweepRe
     again (``SWITCHYARD_SWEEP_GRACE``). Running deliveries are judged by their lease alone.
     """
     now = now or timezone.now()
-    grace_s = settings.SWITCHYARD_SWEEP_GRACE if grace is None else grace
+    grace_s = conf.SWEEP_GRACE.get() if grace is None else grace
     cutoff = now - timedelta(seconds=grace_s)
-    batch = settings.SWITCHYARD_SWEEP_BATCH
+    batch = conf.SWEEP_BATCH.get()
     recovered = dead = resent = 0
 
     # Running with a lapsed lease: its worker stopped renewing it, so it is gone (or cut off;

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from events import conf
 from handlers import registry
 
 from ..models import Route, Source
@@ -65,7 +65,7 @@ class SourceAdmin(admin.ModelAdmin):
         """The URL senders post this source's webhooks to."""
         if get_kind(obj.kind) is None:
             return "-"
-        url = settings.SWITCHYARD_PUBLIC_URL + reverse("hook", args=[obj.slug])
+        url = conf.public_url() + reverse("hook", args=[obj.slug])
         return format_html("<code>{}</code>", url)
 
     @admin.action(description="Enable selected sources", permissions=["change"])

@@ -20,7 +20,8 @@ from .common import (
     truncated_with_title,
     two_line_time,
 )
-from .pipeline import DeliveryAdmin, ErrorClassFilter
+from .filters import ErrorClassFilter
+from .pipeline import DeliveryAdmin
 
 
 class DeadErrorClassFilter(ErrorClassFilter):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.utils.text import slugify
 
+from events import conf
 from handlers import registry
 
 from ..models import Route, Source
@@ -189,7 +189,7 @@ class RouteForm(forms.ModelForm):
 
     def clean_time_limit(self) -> int:
         value: int = self.cleaned_data["time_limit"]
-        limit = settings.SWITCHYARD_MAX_TIME_LIMIT
+        limit = conf.MAX_TIME_LIMIT.get()
         if value < 1:
             raise forms.ValidationError("Must be at least 1 second.")
         if value > limit:
@@ -207,7 +207,7 @@ class RouteForm(forms.ModelForm):
 
     def clean_backoff_max(self) -> float:
         value: float = self.cleaned_data["backoff_max"]
-        limit = settings.SWITCHYARD_MAX_BACKOFF
+        limit = conf.MAX_BACKOFF.get()
         if value > limit:
             raise forms.ValidationError(
                 f"At most {limit} seconds (SWITCHYARD_MAX_BACKOFF); the broker's visibility "

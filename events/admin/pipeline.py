@@ -20,11 +20,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString
 
 from .. import extensions
-from ..models import Delivery, DeliveryStatus, Event, EventStatus
+from ..models import Delivery, DeliveryStatus, Event
 from .common import (
-    ChoicesFilter,
     HandlerFilter,
-    ValuesFilter,
     breakable,
     event_cell,
     has_model_permission,
@@ -32,52 +30,13 @@ from .common import (
     next_attempt,
     parse_uuid,
     pretty_json,
-    recent_values,
     requeue_and_report,
     short_class,
     short_id,
     two_line_time,
 )
+from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
 from .inlines import AttemptInline, DeliveryInline
-
-# --- Filters -------------------------------------------------------------------------------
-
-
-class EventStatusFilter(ChoicesFilter):
-    title = "status"
-    parameter_name = "status"
-    options = EventStatus
-
-
-class EventTypeFilter(ValuesFilter):
-    title = "type"
-    parameter_name = field = "type"
-
-    def values(self, request: HttpRequest) -> list[str]:
-        return recent_values(Event.objects.all(), "type", order_by="-received_at")
-
-
-class DeliveryStatusFilter(ChoicesFilter):
-    title = "status"
-    parameter_name = "status"
-    options = DeliveryStatus
-
-
-class ErrorClassFilter(ValuesFilter):
-    """The kind of error, among deliveries that recently failed or were skipped."""
-
-    title = "error class"
-    parameter_name = field = "error_class"
-    statuses: tuple[str, ...] = (
-        DeliveryStatus.RETRYING,
-        DeliveryStatus.DEAD_LETTERED,
-        DeliveryStatus.SKIPPED,
-    )
-
-    def values(self, request: HttpRequest) -> list[str]:
-        failed = Delivery.objects.filter(status__in=self.statuses)
-        return recent_values(failed, "error_class", order_by="-created_at")
-
 
 # --- Events --------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from redis import RedisError
 
+from events import conf
+
 from . import DUE_HEADER, SCHEDULE_TASK, SENT_HEADER
 from .lock import BeatLock, lock_for
 from .timing import due_time, on_grid
@@ -54,7 +56,7 @@ class SwitchyardScheduler(DatabaseScheduler):
         super().__init__(*args, **kwargs)
         # Write the last run after every tick, not every three minutes (see the docstring).
         self.sync_every_tasks = 1
-        self.lock_ttl = float(settings.SWITCHYARD_BEAT_LOCK_TTL)
+        self.lock_ttl = float(conf.BEAT_LOCK_TTL.get())
         self.lock: BeatLock | None = lock_for(
             self.app.conf.broker_url or "", ttl=self.lock_ttl, redis_url=settings.REDIS_URL
         )

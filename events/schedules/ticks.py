@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+
+from events import conf
 
 from ..models import (
     Delivery,
@@ -96,7 +97,7 @@ def expiry_seconds(periodic: PeriodicTask, due_at: datetime) -> float:
     tick stands for the same work."""
     if periodic.expire_seconds:
         return float(periodic.expire_seconds)
-    default = float(settings.SWITCHYARD_SCHEDULE_EXPIRES)
+    default = float(conf.SCHEDULE_EXPIRES.get())
     try:
         schedule = on_grid(periodic.schedule)
     except AttributeError:  # no schedule set: nothing to compare with

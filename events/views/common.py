@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+
+from events import conf
 
 from ..publish import PublishResult
 from ..webhooks.base import Rejection
@@ -30,7 +31,7 @@ def method_not_allowed(allowed: str) -> JsonResponse:
 def read_body(request: HttpRequest) -> bytes:
     """Read the raw body, refusing one over the limit before anything hashes or parses it,
     and one that takes longer than SWITCHYARD_BODY_READ_SECONDS to arrive (408)."""
-    seconds = settings.SWITCHYARD_BODY_READ_SECONDS
+    seconds = conf.BODY_READ_SECONDS.get()
     with body_deadline(request.META, seconds) as cut:
         try:
             body = _read_body(request)
@@ -46,7 +47,7 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def _read_body(request: HttpRequest) -> bytes:
-    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    limit = conf.MAX_BODY_BYTES.get()
     declared = request.META.get("CONTENT_LENGTH") or ""
     if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         return _read_chunked(request, limit)

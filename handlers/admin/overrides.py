@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
+
+from handlers import conf
 
 from .. import registry
 from ..llm import get_agent
@@ -58,4 +59,4 @@ class AgentConfigAdmin(admin.ModelAdmin):
         agent = get_agent(obj.handler)
         if agent is None:
             return "not deployed here"
-        return agent.model or f"{settings.SWITCHYARD_AGENT_MODEL} (setting)"
+        return agent.model or f"{conf.AGENT_MODEL.get()} (setting)"

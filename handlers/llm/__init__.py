@@ -3,8 +3,9 @@
 See docs/agents.md ("Runtime").
 """
 
-from .agent import Agent, AgentLimitExceeded, AgentResult, BudgetExceeded, OfflinePlan, get_agent
+from .agent import Agent, AgentLimitExceeded, BudgetExceeded, get_agent
 from .answers import AnswerFormatError, json_answer
+from .results import AgentResult, OfflinePlan
 from .tools import Tool, ToolInputError, current_event, tool
 
 __all__ = [

@@ -27,8 +27,8 @@ from typing import Any
 
 import anthropic
 from anthropic import APIRequest, APIResponse, CallNext, Middleware
-from django.conf import settings
 
+from handlers import conf
 from handlers.errors import HandlerError, PermanentError, TransientError
 
 # Longest server-requested wait (seconds) the SDK may sleep in-process before its one retry.
@@ -61,8 +61,8 @@ def get_client() -> anthropic.Anthropic:
         os.getpid(),
         os.environ.get("ANTHROPIC_API_KEY"),
         os.environ.get("ANTHROPIC_BASE_URL"),
-        float(settings.ANTHROPIC_TIMEOUT),
-        int(settings.SWITCHYARD_AGENT_MAX_RETRIES),
+        float(conf.ANTHROPIC_TIMEOUT.get()),
+        int(conf.AGENT_MAX_RETRIES.get()),
     )
     global _cached
     cached = _cached
@@ -104,7 +104,7 @@ def retry_after(headers: Any) -> float | None:
 def map_error(exc: anthropic.AnthropicError) -> HandlerError | None:
     """The handler-contract error for an SDK error, or None if it is not one we classify."""
     if isinstance(exc, anthropic.APITimeoutError):
-        return TransientError(f"Anthropic API timed out after {settings.ANTHROPIC_TIMEOUT} s")
+        return TransientError(f"Anthropic API timed out after {conf.ANTHROPIC_TIMEOUT.get()} s")
     if isinstance(exc, anthropic.APIConnectionError):
         return TransientError(f"could not reach the Anthropic API: {exc}")
     if isinstance(exc, anthropic.APIStatusError):

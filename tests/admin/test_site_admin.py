@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib import admin
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
@@ -20,6 +19,7 @@ from django_celery_beat.models import (
 )
 from django_celery_results.models import GroupResult, TaskResult
 
+from events import conf
 from events.models import Route, Source
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +171,7 @@ def test_route_queue_says_a_worker_must_consume_it(admin_client: Client, db: Non
 
 @pytest.mark.parametrize(
     ("kind", "endpoint"),
-    [("hmac", f"<code>{settings.SWITCHYARD_PUBLIC_URL}/hooks/shop</code>"), ("api", "-")],
+    [("hmac", f"<code>{conf.public_url()}/hooks/shop</code>"), ("api", "-")],
 )
 def test_source_page_shows_the_full_endpoint_url(
     admin_client: Client, db: None, kind: str, endpoint: str

@@ -8,15 +8,15 @@ from typing import Any
 import anthropic.resources.messages.messages as sdk_messages
 from anthropic._data import DEPRECATED_MODELS
 from anthropic.types.model import Model
-from django.conf import settings as django_settings
 
+from handlers import conf
 from handlers.llm import Agent
 
 from .conftest import FakeMessagesAPI
 
 
 def test_default_model_is_current_in_the_installed_sdk() -> None:
-    model = django_settings.SWITCHYARD_AGENT_MODEL
+    model = conf.AGENT_MODEL.get()
     known = typing.get_args(typing.get_args(Model)[0])
     assert model in known
     assert model not in DEPRECATED_MODELS

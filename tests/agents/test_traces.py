@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import models
 
 from events.delivery import execute
 from events.models import Attempt, Delivery, Event, Source
 from events.publish import publish
 from events.redaction import REDACTED, Sanitiser
-from handlers import costs
+from handlers import conf
 from handlers.models import Step
 from handlers.traces import MAX_STEP_BYTES, bounded_text, step_row
 
@@ -308,12 +310,12 @@ def test_stored_values_are_bounded_and_storable() -> None:
 
 
 def test_the_default_model_has_a_price(settings: Any) -> None:
-    assert settings.SWITCHYARD_AGENT_MODEL in settings.SWITCHYARD_MODEL_PRICES
+    assert conf.AGENT_MODEL.get() in conf.MODEL_PRICES.get()
 
 
 def test_a_price_table_from_the_environment_is_parsed_strictly() -> None:
     raw = '{"m-1": {"input": 3, "output": 15.5, "cache_write": 3.75, "cache_read": 0}}'
-    assert costs.parse_prices(raw) == {
+    assert conf.parse_prices(raw) == {
         "m-1": {"input": 3.0, "output": 15.5, "cache_write": 3.75, "cache_read": 0.0}
     }
 
@@ -342,26 +344,24 @@ def test_a_price_table_from_the_environment_is_parsed_strictly() -> None:
 )
 def test_a_bad_price_table_is_refused(raw: str, message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=None) as caught:
-        costs.parse_prices(raw)
+        conf.parse_prices(raw)
     assert message in str(caught.value)
 
 
-def test_settings_refuse_a_bad_price_table_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    import agents_project.settings as project_settings
-
+def test_a_bad_price_table_fails_the_checks_and_a_good_one_replaces_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SWITCHYARD_MODEL_PRICES_JSON", '{"m": {"input": 1}}')
-    try:
-        with pytest.raises(ImproperlyConfigured, match="missing output, cache_write, cache_read"):
-            importlib.reload(project_settings)
-        monkeypatch.setenv(
-            "SWITCHYARD_MODEL_PRICES_JSON",
-            '{"m": {"input": 1, "output": 2, "cache_write": 3, "cache_read": 4}}',
-        )
-        assert importlib.reload(project_settings).SWITCHYARD_MODEL_PRICES == {
-            "m": {"input": 1.0, "output": 2.0, "cache_write": 3.0, "cache_read": 4.0}
-        }
-    finally:
-        monkeypatch.delenv("SWITCHYARD_MODEL_PRICES_JSON")
-        importlib.reload(project_settings)
+    with pytest.raises(SystemCheckError, match="missing output, cache_write, cache_read"):
+        call_command("check")
+    with pytest.raises(ImproperlyConfigured, match="SWITCHYARD_MODEL_PRICES_JSON="):
+        conf.MODEL_PRICES.get()
+
+    monkeypatch.setenv(
+        "SWITCHYARD_MODEL_PRICES_JSON",
+        '{"m": {"input": 1, "output": 2, "cache_write": 3, "cache_read": 4}}',
+    )
+    call_command("check")
+    assert conf.MODEL_PRICES.get() == {
+        "m": {"input": 1.0, "output": 2.0, "cache_write": 3.0, "cache_read": 4.0}
+    }

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from events.folders import FolderGone, FolderWatcher, start_observer
+from events.folder_watch import start_observer
+from events.folders import FolderGone, FolderWatcher
 from events.models import Event, Source
 from tests.conftest import wait_until
 

@@ -10,7 +10,8 @@ from django.db import OperationalError
 from django.utils import timezone
 
 import events.delivery as delivery_module
-import events.transitions as transitions_module
+import events.transitions.claiming as claiming_module
+import events.transitions.outcomes as outcomes_module
 from events.delivery import execute
 from events.holders import holder, holder_is_dead
 from events.models import Attempt, Delivery, Event, Route, Source
@@ -83,7 +84,7 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # would take the delivery first)
     monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    real = transitions_module.settle_event_status
+    real = outcomes_module.settle_event_status
     calls = {"n": 0}
 
     def drops_once(event_id: object) -> None:
@@ -92,7 +93,8 @@ def test_a_database_error_while_recording_is_retried_not_lost(
             raise OperationalError("server closed the connection unexpectedly")
         real(event_id)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transitions_module, "settle_event_status", drops_once)
+    monkeypatch.setattr(claiming_module, "settle_event_status", drops_once)
+    monkeypatch.setattr(outcomes_module, "settle_event_status", drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
 
     # when the delivery runs

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 
+from events import conf
 from events.models import Event, Source
 from events.tokens import create_token
 from events.webhooks.hmac import HEADER, sign
@@ -68,7 +68,7 @@ def test_a_small_signed_chunked_webhook_is_verified_and_stored(
 def test_a_chunked_body_over_the_limit_is_413_and_stores_nothing(
     web_server: WebServer, shop: Source
 ) -> None:
-    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    limit = conf.MAX_BODY_BYTES.get()
     body = envelope(padding="x" * limit)
     headers = {"Content-Type": "application/json", HEADER: sign(SECRET, body)}
 

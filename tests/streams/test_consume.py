@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from events.delivery import execute
 from events.models import DeadLetter, Delivery, DeliveryStatus, Event, EventStatus, Source
-from events.streams import StreamOptions, store_rejected
+from events.stream_entries import StreamOptions, store_rejected
 from tests.conftest import wait_until
 
 from .conftest import GROUP, Consumer, add, events, wait_consumed

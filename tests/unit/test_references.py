@@ -25,7 +25,8 @@ CODE = sorted(
 )
 DOTTED = re.compile(r"(?<![\w./-])((?:events|handlers|agents_project)(?:\.[A-Za-z_]\w*)+)")
 PATH = re.compile(
-    r"`((?:events|handlers|agents_project|bench|tests|scripts|templates|docs)/[\w./-]*)`"
+    r"`((?:events|handlers|agents_project|bench|tests|scripts|templates|docs)/[\w./-]*)"
+    r"(?:::(\w+))?`"
 )
 
 
@@ -76,11 +77,18 @@ def test_every_dotted_name_in_the_docs_and_comments_exists() -> None:
     assert missing == []
 
 
-def test_every_project_path_the_docs_name_exists() -> None:
+def _exists(path: str, test: str | None) -> bool:
+    found = ROOT / path.rstrip("/")
+    if not found.exists():
+        return False
+    return test is None or f"def {test}(" in found.read_text()
+
+
+def test_every_project_path_and_test_the_docs_name_exists() -> None:
     missing = [
-        f"{doc.relative_to(ROOT)}: {match[1]}"
+        f"{doc.relative_to(ROOT)}: {match[0]}"
         for doc in DOCS
         for match in PATH.finditer(doc.read_text())
-        if "*" not in match[1] and not (ROOT / match[1].rstrip("/")).exists()
+        if "*" not in match[1] and not _exists(match[1], match[2])
     ]
     assert missing == []

@@ -105,11 +105,11 @@ def test_a_default_source_is_never_refused_under_a_burst_above_the_old_limit(
     assert broker.keys("switchyard:ratelimit:*") == []
 
 
-def test_the_rate_limit_is_off_by_default(settings: Any) -> None:
-    from agents_project import settings as project_settings
+def test_the_rate_limit_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from events import conf
 
-    assert project_settings.SWITCHYARD_HOOK_RATE_LIMIT == 0
-    assert settings.SWITCHYARD_HOOK_RATE_LIMIT == 0
+    monkeypatch.delenv("SWITCHYARD_HOOK_RATE_LIMIT", raising=False)
+    assert conf.HOOK_RATE_LIMIT.get() == 0
     assert ratelimit.limit_for({}) == 0
     assert ratelimit.limit_for({"rate_limit_per_minute": 600}) == 600
 

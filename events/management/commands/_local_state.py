@@ -15,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.urls import reverse
 
+from events import conf
+
 # File names under var/, not secrets.
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105
 DEMO_SECRET_FILE = "demo-source-secret"  # noqa: S105
@@ -56,7 +58,7 @@ def display_path(path: Path) -> str:
 
 
 def admin_url(base_url: str | None = None) -> str:
-    return (base_url or settings.SWITCHYARD_PUBLIC_URL).rstrip("/") + reverse("admin:index")
+    return (base_url or conf.public_url()).rstrip("/") + reverse("admin:index")
 
 
 def find_user(username: str) -> AbstractBaseUser | None:

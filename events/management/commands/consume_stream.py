@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from events.models import Source
-from events.streams import Counts, StreamConsumer, StreamOptions
+from events.stream_entries import StreamOptions
+from events.streams import Counts, StreamConsumer
 
 from ._sources import source_of_kind
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.urls import reverse
 from django.utils.text import slugify
 
+from events import conf
 from events.models import Source
 from events.webhooks import all_kind_names, get_kind
 from events.webhooks.hmac import TIMESTAMP_SETTING
@@ -115,10 +115,10 @@ class Command(BaseCommand):
         verb = "created" if created else "updated"
         self.stderr.write(f"source {slug} {verb} (kind {kind}, {len(source.secrets)} secret(s))")
         if get_kind(kind) is not None:
-            self.stdout.write(settings.SWITCHYARD_PUBLIC_URL + reverse("hook", args=[slug]))
+            self.stdout.write(conf.public_url() + reverse("hook", args=[slug]))
         elif kind == "stream":
             self.stdout.write(f"manage.py consume_stream STREAM --group GROUP --source {slug}")
         elif kind == "folder":
             self.stdout.write(f"manage.py watch_folder PATH --source {slug}")
         else:
-            self.stdout.write(settings.SWITCHYARD_PUBLIC_URL + reverse("api-events"))
+            self.stdout.write(conf.public_url() + reverse("api-events"))

@@ -11,12 +11,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.urls import reverse
 
+from events import conf
 from events.models import Source
 
 from ._demo_agents import ensure_provider_sources
@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 if changed:
                     source.save()
         state = "created" if created else ("updated" if changed else "up to date")
-        base = (opts["base_url"] or settings.SWITCHYARD_PUBLIC_URL).rstrip("/")
+        base = (opts["base_url"] or conf.public_url()).rstrip("/")
         url = base + reverse("hook", args=[DEMO_SLUG])
         self.stdout.write(
             f"demo source {DEMO_SLUG!r} {state}: POST {url} (kind {DEMO_KIND}, "

@@ -12,14 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from events.folders import (
-    SOURCE_KIND,
-    FolderGone,
-    FolderWatcher,
-    pattern_problem,
-    start_observer,
-    watch,
-)
+from events.folder_watch import start_observer, watch
+from events.folders import SOURCE_KIND, FolderGone, FolderWatcher, pattern_problem
 from events.models import Source
 
 from ._sources import source_of_kind

@@ -23,7 +23,7 @@ from handlers.errors import PermanentError, TransientError
 from handlers.llm import Agent, OfflinePlan
 from handlers.registry import handler
 
-from . import briefing, prompt, summary
+from . import briefing, conf, prompt, summary
 from .tools import pipeline_summary
 
 HANDLER = "briefing.daily"
@@ -77,7 +77,7 @@ def email(
 ) -> dict[str, Any] | None:
     """Email the briefing to SWITCHYARD_BRIEFING_RECIPIENTS, once per delivery: a re-run finds
     the stored result and sends nothing. None when there are no recipients."""
-    recipients = list(getattr(settings, "SWITCHYARD_BRIEFING_RECIPIENTS", []))
+    recipients = list(conf.BRIEFING_RECIPIENTS.get())
     if not recipients:
         return None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from django.conf import settings
+from . import conf
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 API_VERSION = "2022-11-28"
@@ -99,7 +99,7 @@ _opener = urllib.request.build_opener(_SameOriginRedirects)
 
 
 def token() -> str:
-    return str(getattr(settings, "SWITCHYARD_GITHUB_TOKEN", "") or "")
+    return str(conf.GITHUB_TOKEN.get() or "")
 
 
 def configured() -> bool:
@@ -115,7 +115,7 @@ def call(method: str, path: str, *, params: dict[str, Any] | None = None, body: 
             "the GitHub API is not available without a token (SWITCHYARD_GITHUB_TOKEN is not "
             "set); work from the event payload only"
         )
-    base = str(settings.SWITCHYARD_GITHUB_API_URL).rstrip("/")
+    base = str(conf.GITHUB_API_URL.get()).rstrip("/")
     url = base + path + (f"?{urlencode(params)}" if params else "")
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - from settings
@@ -127,7 +127,7 @@ def call(method: str, path: str, *, params: dict[str, Any] | None = None, body: 
         request.add_header("Content-Type", "application/json")
     where = f"{method} {path}"
     try:
-        with _opener.open(request, timeout=float(settings.SWITCHYARD_GITHUB_TIMEOUT)) as response:
+        with _opener.open(request, timeout=float(conf.GITHUB_TIMEOUT.get())) as response:
             raw = response.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise GitHubError(

@@ -23,6 +23,7 @@ from handlers.effects import once
 from handlers.errors import PermanentError, TransientError
 from handlers.llm import tool
 
+from . import conf
 from .invoices import FailedInvoice, closed_as, find_failed_invoice
 
 MAX_SUBJECT_CHARS = 150
@@ -47,7 +48,7 @@ def check_draft(subject: str, body: str) -> str | None:
 
 def from_address() -> str:
     """SWITCHYARD_RECOVERY_FROM, else DEFAULT_FROM_EMAIL."""
-    return str(getattr(settings, "SWITCHYARD_RECOVERY_FROM", "") or settings.DEFAULT_FROM_EMAIL)
+    return str(conf.RECOVERY_FROM.get() or settings.DEFAULT_FROM_EMAIL)
 
 
 def recovery_key(invoice: FailedInvoice) -> str:

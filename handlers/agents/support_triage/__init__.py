@@ -18,12 +18,9 @@ from handlers.errors import PermanentError
 from handlers.llm import Agent, OfflinePlan
 from handlers.registry import handler
 
-from . import prompt, queues, rules, tools
+from . import conf, prompt, rules, tools
 
 NAME = "support.triage"
-
-# A bad SWITCHYARD_SUPPORT_QUEUES_JSON stops every process at startup, like a bad setting.
-queues.configured()
 
 
 def offline_plan(ctx: HandlerContext) -> OfflinePlan:
@@ -56,8 +53,8 @@ def ticket_id(ctx: HandlerContext) -> str:
 def triage_ticket(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise, categorise and prioritise a new ticket, and route it to its team's queue."""
     try:
-        queue_map = queues.configured()  # before spending tokens
-    except ImproperlyConfigured as exc:
+        queue_map = conf.queue_map()  # before spending tokens
+    except (ValueError, ImproperlyConfigured) as exc:
         raise PermanentError(str(exc)) from None
     result = triager.run(ctx, prompt.INSTRUCTIONS)
     triage = prompt.parse_answer(result.text)

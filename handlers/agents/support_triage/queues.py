@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import re
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
 CATEGORIES = ("billing", "bug", "account", "feature_request", "other")
 DEFAULT_QUEUES: dict[str, str] = {
     "billing": "billing",
@@ -48,11 +45,3 @@ def parse(raw: str) -> dict[str, str]:
             )
         queues[category] = queue
     return queues
-
-
-def configured() -> dict[str, str]:
-    """The map in force; ImproperlyConfigured on a bad setting."""
-    try:
-        return parse(str(getattr(settings, SETTING, "") or ""))
-    except ValueError as exc:
-        raise ImproperlyConfigured(str(exc)) from None

@@ -505,19 +505,16 @@ def test_the_model_sees_a_trimmed_view_of_the_payload(make_ctx: Any) -> None:
 def test_the_token_only_travels_over_https_or_to_this_machine(
     monkeypatch: pytest.MonkeyPatch, url: str, ok: bool
 ) -> None:
-    import importlib
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
 
-    from django.core.exceptions import ImproperlyConfigured
-
-    import agents_project.settings as project_settings
+    from handlers.agents.github_pr_review import conf
 
     monkeypatch.setenv("SWITCHYARD_GITHUB_API_URL", url)
-    try:
-        if ok:
-            assert url == importlib.reload(project_settings).SWITCHYARD_GITHUB_API_URL
-        else:
-            with pytest.raises(ImproperlyConfigured, match="must be an https URL"):
-                importlib.reload(project_settings)
-    finally:
-        monkeypatch.delenv("SWITCHYARD_GITHUB_API_URL")
-        importlib.reload(project_settings)
+    if ok:
+        call_command("check")
+        assert conf.GITHUB_API_URL.get() == url
+    else:
+        with pytest.raises(SystemCheckError, match="must be an https URL") as caught:
+            call_command("check")
+        assert f"SWITCHYARD_GITHUB_API_URL={url!r}" in str(caught.value)

@@ -1,0 +1,68 @@
+"""The pipeline's settings, each read through here (``conf.LEASE_SECONDS.get()``) and checked
+by ``manage.py check``. settings.py sets the few that also configure Django or Celery (the
+sweep interval and queue, the time limit and backoff caps behind the broker's visibility
+timeout, the beat lock); the rest come from the environment variable of the same name."""
+
+from __future__ import annotations
+
+from agents_project.appsettings import Setting, at_least, integer, number, register, text
+
+MAX_BODY_BYTES = Setting("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, integer, at_least(1))
+# Seconds a webhook or API body may take to arrive once its headers have; a client that
+# trickles it is answered 408 and its web thread freed (events/views/deadline.py). 0: no limit.
+BODY_READ_SECONDS = Setting("SWITCHYARD_BODY_READ_SECONDS", 10.0, number, at_least(0))
+# Verified webhook requests a minute per source; 0 is no limit (a source's settings may turn
+# one on). Off by default: GitHub does not redeliver a refused webhook.
+HOOK_RATE_LIMIT = Setting("SWITCHYARD_HOOK_RATE_LIMIT", 0, integer, at_least(0))
+# Failed API token checks a minute from one client address before it is answered 429.
+API_AUTH_FAILURES_PER_MINUTE = Setting(
+    "SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE", 20, integer, at_least(0)
+)
+# The header a trusted reverse proxy puts the client's address in; empty: the socket's peer.
+CLIENT_IP_HEADER = Setting("SWITCHYARD_CLIENT_IP_HEADER", "", text)
+# Seconds a web process keeps a source and the routes of an event type (events/lookups.py).
+LOOKUP_CACHE_SECONDS = Setting("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5.0, number, at_least(0))
+# Upper bounds for what a route may ask for (settings.py derives Redis's visibility timeout).
+MAX_TIME_LIMIT = Setting("SWITCHYARD_MAX_TIME_LIMIT", 1800, integer, at_least(1))
+MAX_BACKOFF = Setting("SWITCHYARD_MAX_BACKOFF", 3600, integer, at_least(1))
+# A running delivery's lease, renewed a third of it apart while the handler runs.
+LEASE_SECONDS = Setting("SWITCHYARD_LEASE_SECONDS", 30.0, number, at_least(1))
+# How often beat runs the sweeper (settings.py puts it in the beat schedule).
+SWEEP_INTERVAL = Setting("SWITCHYARD_SWEEP_INTERVAL", 15.0, number, at_least(0.1))
+# Seconds past its due time a waiting delivery's message may be before the sweeper re-sends.
+SWEEP_GRACE = Setting("SWITCHYARD_SWEEP_GRACE", 30.0, number, at_least(0))
+SWEEP_BATCH = Setting("SWITCHYARD_SWEEP_BATCH", 500, integer, at_least(1))
+# The queue beat sends the sweeper to; at least one worker must consume it.
+MAINTENANCE_QUEUE = Setting("SWITCHYARD_MAINTENANCE_QUEUE", "maintenance", text)
+# Public base URL, used when printing endpoint URLs.
+PUBLIC_URL = Setting("SWITCHYARD_PUBLIC_URL", "http://127.0.0.1:8000", text)
+# Seconds the one-beat lock lasts unless renewed (events/schedules/lock.py).
+BEAT_LOCK_TTL = Setting("SWITCHYARD_BEAT_LOCK_TTL", 30.0, number, at_least(1))
+# Seconds a schedule's message may wait for a worker before it expires.
+SCHEDULE_EXPIRES = Setting("SWITCHYARD_SCHEDULE_EXPIRES", 600, integer, at_least(1))
+
+register(
+    "the pipeline (events)",
+    [
+        MAX_BODY_BYTES,
+        BODY_READ_SECONDS,
+        HOOK_RATE_LIMIT,
+        API_AUTH_FAILURES_PER_MINUTE,
+        CLIENT_IP_HEADER,
+        LOOKUP_CACHE_SECONDS,
+        MAX_TIME_LIMIT,
+        MAX_BACKOFF,
+        LEASE_SECONDS,
+        SWEEP_INTERVAL,
+        SWEEP_GRACE,
+        SWEEP_BATCH,
+        MAINTENANCE_QUEUE,
+        PUBLIC_URL,
+        BEAT_LOCK_TTL,
+        SCHEDULE_EXPIRES,
+    ],
+)
+
+
+def public_url() -> str:
+    return str(PUBLIC_URL.get()).rstrip("/")

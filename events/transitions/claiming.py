@@ -1,0 +1,211 @@
+"""Claiming a delivery for an attempt, and renewing the leases of running attempts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events import conf
+
+from .. import rows
+from ..holders import holder, holder_is_dead
+from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event
+from ..status import settle_event_status
+from .policy import CLAIM_SKEW, RouteSettings, route_settings
+
+log = logging.getLogger("switchyard.pipeline")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one task run, for the Celery task to act on."""
+
+    delivery_id: int
+    status: str  # a DeliveryStatus value, or "noop" when this copy had nothing to do
+    retry_in: float | None = None
+    queue: str = "default"
+    time_limit: int = 60
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery: Delivery
+    number: int  # the Attempt number, also the fencing token
+    attempts: int  # attempts in the current cycle, this one included
+    route: RouteSettings
+    attempt_id: int = 0  # the Attempt row this run records into
+
+
+def lock_for(delivery_id: int) -> bool:
+    """Lock the event of ``delivery_id`` (one statement); False if it is gone."""
+    lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.status FROM {Event._meta.db_table} e "  # noqa: S608
+            f"JOIN {Delivery._meta.db_table} d ON d.event_id = e.id WHERE d.id = %s{lock}",
+            [delivery_id],
+        )
+        row = cursor.fetchone()
+    return row is not None
+
+
+def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
+    """Take the delivery for one attempt, or say why this message has nothing to do.
+
+    A running delivery is taken over when its lease has lapsed, or at once when its holder is
+    a process on this machine that no longer exists (a prefork child killed, a worker killed
+    whose message the broker gave back): the copy that comes back does the work instead of
+    being dropped. A running delivery whose holder is alive is left to it.
+
+    The event's row lock is taken first, so the delivery read after it is current (every
+    transition takes that lock before changing a delivery); the claim itself is still a
+    conditional update. On the common path: lock, fetch, update, Attempt insert, the event's
+    status (one UPDATE that writes only a change), in one short transaction.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = lock_for(delivery_id)
+        delivery = rows.fetch_delivery(delivery_id) if locked else None
+        if delivery is None:
+            log.warning("delivery %s no longer exists; message dropped", delivery_id)
+            return Outcome(delivery_id, "noop")
+        rs = route_settings(delivery)
+        waiting = delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+        if waiting and delivery.next_attempt_at > now + CLAIM_SKEW:
+            # Early: a copy sent ahead of a retry, or a clock ahead of ours wrote the due time.
+            # Send it again for the due time rather than drop the only message there may be.
+            wait = (delivery.next_attempt_at - now).total_seconds()
+            log.info("delivery %s is due in %.1f s; message re-sent for then", delivery_id, wait)
+            return Outcome(
+                delivery_id, "early", retry_in=wait, queue=rs.queue, time_limit=rs.time_limit
+            )
+        lost = delivery.status == DeliveryStatus.RUNNING and holder_lost(delivery, now)
+        if not (waiting or lost):
+            log.info("delivery %s is %s; duplicate message ignored", delivery_id, delivery.status)
+            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
+        # Under the event lock the row was read current: match it exactly.
+        current = Delivery.objects.filter(
+            id=delivery_id, status=delivery.status, total_attempts=delivery.total_attempts
+        )
+
+        if lost:
+            log.warning(
+                "delivery %s: attempt %s was lost (%s); taken over",
+                delivery_id,
+                delivery.total_attempts,
+                lost,
+            )
+            mark_lost(delivery, now, lost)
+            if delivery.attempts >= rs.max_attempts:
+                current.update(
+                    status=DeliveryStatus.DEAD_LETTERED,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error_class="WorkerLost",
+                    last_error=f"the worker running the last attempt was lost ({lost})",
+                )
+                settle_event_status(delivery.event_id)
+                return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
+
+        # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
+        requeued = delivery.attempts == 0 and delivery.total_attempts > 0
+        if (
+            rs.stale_after is not None
+            and not requeued
+            and delivery.event.received_at < now - timedelta(seconds=rs.stale_after)
+        ):
+            current.update(
+                status=DeliveryStatus.SKIPPED,
+                finished_at=now,
+                lease_expires_at=None,
+                error_class="Stale",
+                last_error=f"event older than the route's stale_after of {rs.stale_after} s",
+            )
+            settle_event_status(delivery.event_id)
+            return Outcome(delivery_id, DeliveryStatus.SKIPPED)
+
+        fields: dict[str, Any] = {
+            "status": DeliveryStatus.RUNNING,
+            "lease_expires_at": now + timedelta(seconds=conf.LEASE_SECONDS.get()),
+            "lease_holder": holder(),
+            "started_at": delivery.started_at or now,
+            "resends": 0,
+            "resend_after": None,
+        }
+        # current.update(attempts=F("attempts") + 1, ..., **fields), without compiling it.
+        won = rows.update(
+            Delivery,
+            "id = %s AND status = %s AND total_attempts = %s",
+            [delivery_id, delivery.status, delivery.total_attempts],
+            fields,
+            raw={"attempts": "attempts + 1", "total_attempts": "total_attempts + 1"},
+        )
+        if not won:  # cannot happen under the lock; kept as the fence it is meant to be
+            log.info("delivery %s changed under its claim; message ignored", delivery_id)
+            return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
+        # Under the lock the row was read current: the update's effect is known without
+        # reading it back.
+        for name, value in fields.items():
+            setattr(delivery, name, value)
+        delivery.attempts += 1
+        delivery.total_attempts += 1
+        attempt_id = rows.insert_attempt(delivery, delivery.total_attempts, now, worker[:200])
+        settle_event_status(delivery.event_id)
+    return Claim(
+        delivery=delivery,
+        number=delivery.total_attempts,
+        attempts=delivery.attempts,
+        route=rs,
+        attempt_id=attempt_id,
+    )
+
+
+def holder_lost(delivery: Delivery, now: datetime) -> str:
+    """Why the running attempt's worker is known to be gone, or "" if it may be alive."""
+    if delivery.lease_expires_at is None or delivery.lease_expires_at < now - CLAIM_SKEW:
+        return "its lease lapsed"
+    if delivery.lease_holder and holder_is_dead(delivery.lease_holder):
+        return "its worker process has exited"
+    return ""
+
+
+def mark_lost(delivery: Delivery, now: Any, why: str) -> None:
+    Attempt.objects.filter(
+        delivery=delivery, number=delivery.total_attempts, status=AttemptStatus.RUNNING
+    ).update(
+        status=AttemptStatus.LOST,
+        finished_at=now,
+        error_class="WorkerLost",
+        error_message=f"no result from the worker: {why}; it is presumed dead",
+    )
+
+
+def renew(held: Iterable[tuple[int, int]], holder: str) -> set[int]:
+    """Extend the leases of the running attempts ``held`` ((delivery id, attempt number)) by
+    one lease from now; returns the ids whose lease was renewed.
+
+    One statement, no event lock: each row's update is atomic and conditional, so a take-over
+    that won first makes the renewal miss (and the late result is fenced off later).
+    """
+    pairs = list(held)
+    if not pairs:
+        return set()
+    expires = timezone.now() + timedelta(seconds=conf.LEASE_SECONDS.get())
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    which = " OR ".join(["(id = %s AND total_attempts = %s)"] * len(pairs))
+    params: list[Any] = [rows.db_value(Delivery, "lease_expires_at", expires)]
+    params += [DeliveryStatus.RUNNING, holder]
+    params += [value for pair in pairs for value in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET lease_expires_at = %s "  # noqa: S608 - names from the model
+            f"WHERE status = %s AND lease_holder = %s AND ({which}) RETURNING id",
+            params,
+        )
+        return {row[0] for row in cursor.fetchall()}

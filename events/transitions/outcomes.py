@@ -1,0 +1,187 @@
+"""Recording an attempt's result: succeeded, failed and retrying, or dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from events import conf
+from handlers.context import Emitted
+from handlers.errors import PermanentError, TransientError
+
+from .. import rows
+from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus
+from ..publish import internal_source, publish
+from ..status import lock_event, settle_event_status
+from .claiming import Claim, Outcome
+from .policy import backoff_delay
+
+log = logging.getLogger("switchyard.pipeline")
+
+
+MAX_TRACEBACK = 20_000
+
+
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: NUL and lone surrogates escaped, not refused."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def update_attempt(claimed: Claim, **values: Any) -> None:
+    """Record the attempt's result on its row (by id when the claim knows it)."""
+    if claimed.attempt_id:
+        rows.update(Attempt, "id = %s", [claimed.attempt_id], values)
+    else:
+        Attempt.objects.filter(delivery=claimed.delivery, number=claimed.number).update(**values)
+
+
+def duration_ms(started: Any, now: Any) -> int:
+    return max(0, int((now - started).total_seconds() * 1000))
+
+
+def succeed(
+    claimed: Claim, outcome: dict[str, Any] | None, emitted: list[Emitted], started: Any
+) -> Outcome:
+    delivery = claimed.delivery
+    now = timezone.now()
+    with transaction.atomic():
+        lock_event(delivery.event_id)
+        won = rows.update(
+            Delivery,
+            "id = %s AND status = %s AND total_attempts = %s",
+            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+            {
+                "status": DeliveryStatus.SUCCEEDED,
+                "outcome": outcome,
+                "finished_at": now,
+                "lease_expires_at": None,
+                "last_error": "",
+                "error_class": "",
+            },
+        )
+        if not won:
+            log.warning(
+                "delivery %s attempt %s finished after its lease was taken over; result dropped",
+                delivery.id,
+                claimed.number,
+            )
+            return Outcome(delivery.id, "noop")
+        update_attempt(
+            claimed,
+            status=AttemptStatus.SUCCEEDED,
+            finished_at=now,
+            duration_ms=duration_ms(started, now),
+            outcome=outcome,
+        )
+        if emitted:
+            source = internal_source()
+            for index, item in enumerate(emitted):
+                publish(
+                    source=source,
+                    type=item.type,
+                    payload=dict(item.payload),
+                    # Stable per (delivery, position): a re-run cannot emit twice.
+                    external_id=f"{delivery.id}:{index}",
+                    partition_key=item.partition_key or delivery.event.partition_key or None,
+                    emitted_by=delivery,
+                )
+        settle_event_status(delivery.event_id)
+    log.info(
+        "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
+    )
+    return Outcome(delivery.id, DeliveryStatus.SUCCEEDED)
+
+
+def error_class_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def fail(
+    claimed: Claim,
+    exc: BaseException,
+    traceback: str,
+    started: Any,
+    redact: Callable[[str], str] = storable,
+) -> Outcome:
+    """``redact`` makes the message and traceback storable and replaces known secrets."""
+    delivery = claimed.delivery
+    rs = claimed.route
+    now = timezone.now()
+    message = redact(str(exc) or error_class_name(exc))
+    traceback = redact(traceback)
+    permanent = isinstance(exc, PermanentError)
+    exhausted = claimed.attempts >= rs.max_attempts
+    delay: float | None = None
+    if permanent or exhausted:
+        status = DeliveryStatus.DEAD_LETTERED
+    else:
+        status = DeliveryStatus.RETRYING
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        if retry_after is not None and retry_after >= 0:
+            delay = min(float(retry_after), float(conf.MAX_BACKOFF.get()))
+        else:
+            delay = backoff_delay(
+                claimed.attempts, rs.backoff_base, rs.backoff_max, rs.backoff_jitter
+            )
+    with transaction.atomic():
+        lock_event(delivery.event_id)
+        fields: dict[str, Any] = {
+            "status": status,
+            "lease_expires_at": None,
+            "last_error": message[:MAX_TRACEBACK],
+            "error_class": error_class_name(exc)[:200],
+        }
+        if status == DeliveryStatus.DEAD_LETTERED:
+            fields["finished_at"] = now
+        else:
+            assert delay is not None
+            fields["next_attempt_at"] = now + timedelta(seconds=delay)
+            fields["enqueued_at"] = now
+        won = rows.update(
+            Delivery,
+            "id = %s AND status = %s AND total_attempts = %s",
+            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+            fields,
+        )
+        if not won:
+            log.warning(
+                "delivery %s attempt %s failed after its lease was taken over; result dropped",
+                delivery.id,
+                claimed.number,
+            )
+            return Outcome(delivery.id, "noop")
+        update_attempt(
+            claimed,
+            status=AttemptStatus.FAILED,
+            finished_at=now,
+            duration_ms=duration_ms(started, now),
+            error_class=error_class_name(exc)[:200],
+            error_message=message[:MAX_TRACEBACK],
+            traceback=traceback[-MAX_TRACEBACK:],
+            retry_delay=delay,
+        )
+        settle_event_status(delivery.event_id)
+    if status == DeliveryStatus.DEAD_LETTERED:
+        why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
+        log.warning(
+            "delivery %s (%s) dead-lettered (%s): %s", delivery.id, delivery.handler, why, message
+        )
+    else:
+        log.info(
+            "delivery %s (%s) attempt %s failed, retrying in %.1f s: %s",
+            delivery.id,
+            delivery.handler,
+            claimed.number,
+            delay,
+            message,
+        )
+    return Outcome(delivery.id, status, retry_in=delay, queue=rs.queue, time_limit=rs.time_limit)
