@@ -269,7 +269,7 @@ class WebhookKind:
 
     def sign_request(self, secret: str, body: bytes, now: int) -> dict[str, str]:
         """The headers a sender signs ``body`` with at ``now`` (the signature, and the
-        timestamp or id it signs): what the tests, the demo and the docs send."""
+        timestamp or id it signs): what the generated tests send."""
         raise NotImplementedError
 
     def signing_key(self, secret: str) -> bytes | None:
