@@ -88,15 +88,12 @@ class SourceForm(forms.ModelForm):
             problem = verifier.secret_problem(new)
             if problem:
                 self.add_error("new_secret", problem)
-        settings_problem = getattr(verifier, "settings_problem", None)
+        # Each key the kind declares as an option is checked as create_source checks it.
         kind_settings = self.cleaned_data.get("settings")
-        problem = (
-            settings_problem(kind_settings)
-            if settings_problem is not None and isinstance(kind_settings, dict)
-            else None
-        )
-        if problem:
-            self.add_error("settings", problem)
+        if verifier is not None and isinstance(kind_settings, dict):
+            problem = verifier.settings_problem(kind_settings)
+            if problem:
+                self.add_error("settings", problem)
         return cleaned
 
     def rotated_secrets(self) -> list[str]:

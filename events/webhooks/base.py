@@ -1,17 +1,28 @@
 """What every webhook kind shares: the request it is given, what it answers (an Incoming to
-store, a Reply to send back, or a Rejection), strict JSON and form parsing, timestamp windows."""
+store, a Reply to send back, or a Rejection), the verification of its signature (WebhookKind),
+strict JSON and form parsing, timestamp windows.
+
+The body's size limit is not here: the view reads the body under SWITCHYARD_MAX_BODY_BYTES
+(events/views/common.py, 413) before any kind hashes or parses it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from ..publish import PublishError, check_payload
+from .options import Option
+
+log = logging.getLogger("switchyard.ingest")
 
 # The new secret and the one it replaces (Source.secrets is newest first); older ones are no
 # longer accepted.
@@ -75,18 +86,6 @@ class WebhookRequest:
     content_type: str
     secrets: list[str]
     settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-class WebhookKind(Protocol):
-    name: str
-
-    def parse(self, request: WebhookRequest) -> Incoming | Reply:
-        """Verify the signature over the raw body (raise Rejection(401)), then parse it."""
-        ...
-
-    def secret_problem(self, secret: str) -> str | None:
-        """Why ``secret`` cannot be this kind's signing secret, or None if it can."""
-        ...
 
 
 def _refuse_constant(name: str) -> Any:
@@ -213,3 +212,114 @@ def string_at(document: Any, *path: str) -> str | None:
 
 def system_clock() -> float:
     return time.time()
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a request says was signed: the bytes the sender's HMAC covers, and the signatures
+    it sent, each in the form WebhookKind.digest() gives (any one may match)."""
+
+    content: bytes
+    signatures: list[bytes]
+
+
+def matches_any(expected: Iterable[bytes], signatures: Sequence[bytes]) -> bool:
+    """Whether one of ``signatures`` is one of ``expected``. Every pair is compared, in constant
+    time, so the time taken does not tell which secret (or which signature) matched."""
+    matched = False
+    for want in expected:
+        for given in signatures:
+            matched |= hmac.compare_digest(want, given)
+    return matched
+
+
+class WebhookKind:
+    """A sender's scheme: how a request is signed, and what it becomes.
+
+    A kind says where its signature is (``signed()``: the signed bytes and the signatures, or a
+    Rejection for a missing, malformed or stale header) and what a verified body becomes
+    (``read()``). The base does the rest once for every kind: the source's first
+    ``ROTATION_SECRETS`` secrets, each made into a key (``signing_key()``) and a digest
+    (``digest()``, hex HMAC-SHA256 unless the scheme says otherwise), compared in constant time
+    with every signature the request carries. ``options`` are the Source.settings keys the kind
+    reads (create_source and the admin take and check them from here).
+    """
+
+    name: ClassVar[str]
+    # The header carrying the signature, and the one carrying the signed Unix time where the
+    # scheme sends it in a header of its own (None: no timestamp, or not in a fixed header).
+    signature_header: ClassVar[str]
+    timestamp_header: ClassVar[str | None] = None
+    options: ClassVar[tuple[Option, ...]] = ()
+    # What a request carrying no signature of this scheme at all is told.
+    no_signature: ClassVar[str] = MISMATCH
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+
+    # --- what a kind defines ----------------------------------------------------------------
+
+    def signed(self, request: WebhookRequest, now: float) -> Signed:
+        """The signed content and the signatures, from the headers; check a timestamp here."""
+        raise NotImplementedError
+
+    def read(self, request: WebhookRequest) -> Incoming | Reply:
+        """What the verified body becomes (400 for what the kind cannot store)."""
+        raise NotImplementedError
+
+    def sign_request(self, secret: str, body: bytes, now: int) -> dict[str, str]:
+        """The headers a sender signs ``body`` with at ``now`` (the signature, and the
+        timestamp or id it signs): what the generated tests send."""
+        raise NotImplementedError
+
+    def signing_key(self, secret: str) -> bytes | None:
+        """The HMAC key in ``secret``, or None if it holds none."""
+        return secret.encode()
+
+    def digest(self, key: bytes, content: bytes) -> bytes:
+        return hmac.new(key, content, hashlib.sha256).hexdigest().encode()
+
+    def secret_problem(self, secret: str) -> str | None:
+        """Why ``secret`` cannot be this kind's signing secret, or None if it can."""
+        return None
+
+    # --- the same for every kind ------------------------------------------------------------
+
+    def parse(self, request: WebhookRequest) -> Incoming | Reply:
+        """Verify the signature over the raw body (a 401 Rejection), then read the body."""
+        self.verify(request)
+        return self.read(request)
+
+    def verify(self, request: WebhookRequest) -> None:
+        signed = self.signed(request, self.clock())
+        if not request.secrets:
+            raise Rejection(401, NO_SECRET)
+        secrets = request.secrets[:ROTATION_SECRETS]
+        keys = [key for key in map(self.signing_key, secrets) if key is not None]
+        if not keys:
+            # The operator's mistake, not the sender's: say so in the log (never the secret).
+            log.warning(
+                "%s source has no valid secret among its first two: %s",
+                self.name,
+                self.secret_problem(secrets[0]),
+            )
+        if not signed.signatures:
+            raise Rejection(401, self.no_signature)
+        if not matches_any((self.digest(key, signed.content) for key in keys), signed.signatures):
+            raise Rejection(401, MISMATCH)
+
+    def settings_problem(self, settings: Mapping[str, Any]) -> str | None:
+        """What is wrong with a source's settings for this kind, or None."""
+        for option in self.options:
+            problem = option.problem(settings)
+            if problem:
+                return problem
+        return None
+
+    def checked_settings(self, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``settings``, or a 503 when a source was stored with values the kind cannot use:
+        the sender is not at fault, and nothing is stored."""
+        problem = self.settings_problem(settings)
+        if problem:
+            raise Rejection(503, f"this source's settings are invalid: {problem}")
+        return settings

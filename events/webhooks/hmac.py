@@ -18,30 +18,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from ..dedupe_keys import body_digest, signed_request_id
 from .base import (
     JSON_TYPES,
-    MISMATCH,
     NO_SECRET,
     ROTATION_SECRETS,
     TOLERANCE_SECONDS,
-    Clock,
     Incoming,
     Rejection,
+    Signed,
+    WebhookKind,
     WebhookRequest,
     check_timestamp,
     envelope,
+    matches_any,
     media_type,
     parse_json_object,
     required_header,
-    system_clock,
 )
+from .options import Option, header_name, number_or_text, whole_seconds
+from .registry import register
 
 HEADER = "X-Switchyard-Signature"
+PREFIX = "sha256="
 TIMESTAMP_SETTING = "timestamp_header"
 TOLERANCE_SETTING = "tolerance_seconds"
 WINDOW_SETTING = "dedupe_window_seconds"
@@ -49,103 +50,98 @@ DEFAULT_WINDOW = 3600
 MAX_WINDOW = 7 * 24 * 3600
 MAX_TOLERANCE = 3600
 
+TIMESTAMP = Option(
+    TIMESTAMP_SETTING,
+    help="the header carrying the signed Unix time (the sender signs '{timestamp}.{body}'; "
+    "requests over tolerance-seconds off are refused)",
+    check=header_name,
+)
+TOLERANCE = Option(
+    TOLERANCE_SETTING,
+    help=f"with --timestamp-header: how far the signed time may be from our clock "
+    f"(default {TOLERANCE_SECONDS})",
+    parse=number_or_text,
+    check=whole_seconds(1, MAX_TOLERANCE),
+    default=TOLERANCE_SECONDS,
+)
+WINDOW = Option(
+    WINDOW_SETTING,
+    help=f"without --timestamp-header: seconds within which the same body without an id is "
+    f"a duplicate (default {DEFAULT_WINDOW}, 0 off)",
+    parse=number_or_text,
+    check=whole_seconds(0, MAX_WINDOW),
+    default=DEFAULT_WINDOW,
+)
+
 __all__ = ["HEADER", "ROTATION_SECRETS", "HmacKind", "sign", "signature_matches"]
 
 
 def sign(secret: str, body: bytes, timestamp: int | str | None = None) -> str:
     """The header value; with ``timestamp``, over ``"{timestamp}.{body}"``."""
     signed = body if timestamp is None else f"{timestamp}.".encode() + body
-    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return PREFIX + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signature_of(given: str) -> bytes | None:
+    """The hex digest in a header value (``sha256=`` optional, any case, spaces around), or
+    None for a value that cannot be one."""
+    if not given.isascii():
+        # compare_digest() raises TypeError on non-ASCII str; such a value cannot match anyway.
+        return None
+    candidate = given.strip()
+    if candidate.lower().startswith(PREFIX):
+        candidate = candidate[len(PREFIX) :]
+    return candidate.lower().encode()
+
+
+def _hex(secret: str, content: bytes) -> bytes:
+    return hmac.new(secret.encode(), content, hashlib.sha256).hexdigest().encode()
 
 
 def signature_matches(secrets: list[str], body: bytes, given: str) -> bool:
-    if not given.isascii():
-        # compare_digest() raises TypeError on non-ASCII str; such a value cannot match anyway.
+    """Whether ``given`` is one of ``secrets``' signature of ``body`` (every one is tried)."""
+    signature = signature_of(given)
+    if signature is None:
         return False
-    candidate = given.strip()
-    if candidate.lower().startswith("sha256="):
-        candidate = candidate[len("sha256=") :]
-    candidate = candidate.lower()
-    matched = False
-    for secret in secrets:
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        # Check every secret, so the time taken does not tell which one matched.
-        matched |= hmac.compare_digest(expected, candidate)
-    return matched
+    return matches_any((_hex(secret, body) for secret in secrets), [signature])
 
 
-@dataclass(frozen=True)
-class Options:
-    timestamp_header: str | None
-    tolerance: int
-    window: int
-
-
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def options_problem(settings: Mapping[str, Any]) -> str | None:
-    """What is wrong with an hmac source's replay settings, or None."""
-    header = settings.get(TIMESTAMP_SETTING)
-    if header is not None and (
-        not isinstance(header, str) or not header.strip() or not header.isascii()
-    ):
-        return f"{TIMESTAMP_SETTING} must be a header name"
-    tolerance = settings.get(TOLERANCE_SETTING, TOLERANCE_SECONDS)
-    if not _whole(tolerance, 1, MAX_TOLERANCE):
-        return f"{TOLERANCE_SETTING} must be a whole number of seconds from 1 to {MAX_TOLERANCE}"
-    window = settings.get(WINDOW_SETTING, DEFAULT_WINDOW)
-    if not _whole(window, 0, MAX_WINDOW):
-        return f"{WINDOW_SETTING} must be a whole number of seconds from 0 to {MAX_WINDOW}"
-    return None
-
-
-def options(settings: Mapping[str, Any]) -> Options:
-    problem = options_problem(settings)
-    if problem:
-        # The sender is not at fault: say the source is misconfigured, store nothing.
-        raise Rejection(503, f"this source's settings are invalid: {problem}")
-    header = settings.get(TIMESTAMP_SETTING)
-    return Options(
-        timestamp_header=header.strip() if isinstance(header, str) else None,
-        tolerance=int(settings.get(TOLERANCE_SETTING, TOLERANCE_SECONDS)),
-        window=int(settings.get(WINDOW_SETTING, DEFAULT_WINDOW)),
-    )
-
-
-class HmacKind:
+@register
+class HmacKind(WebhookKind):
     name = "hmac"
+    signature_header = HEADER
+    options = (TIMESTAMP, TOLERANCE, WINDOW)
 
-    def __init__(self, clock: Clock = system_clock) -> None:
-        self.clock = clock
-
-    def parse(self, request: WebhookRequest) -> Incoming:
+    def signed(self, request: WebhookRequest, now: float) -> Signed:
         given = request.headers.get(HEADER)
         if not given:
             raise Rejection(401, f"missing {HEADER} header")
         if not request.secrets:
+            # Before the settings are read: a source without a secret is refused as such.
             raise Rejection(401, NO_SECRET)
-        opts = options(request.settings)
-        signed = request.body
-        timestamp = None
-        if opts.timestamp_header:
-            timestamp = required_header(request.headers, opts.timestamp_header).strip()
-            check_timestamp(timestamp, opts.timestamp_header, self.clock(), opts.tolerance)
-            signed = f"{timestamp}.".encode() + request.body
-        if not signature_matches(request.secrets[:ROTATION_SECRETS], signed, given):
-            raise Rejection(401, MISMATCH)
+        settings = self.checked_settings(request.settings)
+        content = request.body
+        header = TIMESTAMP.value(settings)
+        if header:
+            header = header.strip()
+            timestamp = required_header(request.headers, header).strip()
+            check_timestamp(timestamp, header, now, TOLERANCE.value(settings))
+            content = f"{timestamp}.".encode() + request.body
+        signature = signature_of(given)
+        return Signed(content, [signature] if signature is not None else [])
+
+    def read(self, request: WebhookRequest) -> Incoming:
         if media_type(request.content_type) not in JSON_TYPES:
             raise Rejection(415, "content type must be application/json")
         incoming = envelope(parse_json_object(request.body), checked=True)
         if incoming.external_id is not None:
             return incoming
-        if timestamp is not None:
+        header = TIMESTAMP.value(request.settings)
+        if header:
+            timestamp = request.headers.get(header.strip(), "").strip()
             return replace(incoming, external_id=signed_request_id(timestamp, request.body))
-        return replace(incoming, replay_digest=body_digest(request.body), replay_window=opts.window)
+        window = WINDOW.value(request.settings)
+        return replace(incoming, replay_digest=body_digest(request.body), replay_window=window)
 
-    def secret_problem(self, secret: str) -> str | None:
-        return None
-
-    def settings_problem(self, settings: Mapping[str, Any]) -> str | None:
-        return options_problem(settings)
+    def sign_request(self, secret: str, body: bytes, now: int) -> dict[str, str]:
+        return {HEADER: sign(secret, body)}

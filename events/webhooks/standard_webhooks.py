@@ -21,17 +21,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import logging
-from collections.abc import Mapping
 
+from ..dedupe_keys import body_digest
 from .base import (
     JSON_TYPES,
-    MISMATCH,
-    NO_SECRET,
-    ROTATION_SECRETS,
-    Clock,
     Incoming,
     Rejection,
+    Signed,
+    WebhookKind,
     WebhookRequest,
     check_timestamp,
     event_type,
@@ -39,10 +36,9 @@ from .base import (
     parse_json_object,
     required_header,
     string_at,
-    system_clock,
 )
-
-log = logging.getLogger("switchyard.ingest")
+from .options import Option
+from .registry import register
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -52,6 +48,10 @@ VERSION = "v1"
 # Source.settings key: the first part of every event type from this source.
 TYPE_PREFIX_SETTING = "type_prefix"
 DEFAULT_TYPE_PREFIX = "standard_webhooks"
+TYPE_PREFIX = Option(
+    TYPE_PREFIX_SETTING,
+    help=f"first part of the event types (default {DEFAULT_TYPE_PREFIX})",
+)
 
 
 def _b64decode(value: str) -> bytes | None:
@@ -84,42 +84,33 @@ def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
     return f"{VERSION},{base64.b64encode(digest).decode()}"
 
 
-def verify(headers: Mapping[str, str], body: bytes, secrets: list[str], now: float) -> None:
-    """Raise a Rejection unless one v1 signature is by one of the secrets, recently."""
-    msg_id = required_header(headers, ID_HEADER)
-    timestamp = required_header(headers, TIMESTAMP_HEADER).strip()
-    given = required_header(headers, SIGNATURE_HEADER)
-    check_timestamp(timestamp, TIMESTAMP_HEADER, now)
-    if not secrets:
-        raise Rejection(401, NO_SECRET)
-    keys = [key for key in map(signing_key, secrets[:ROTATION_SECRETS]) if key is not None]
-    if not keys:
-        # The operator's mistake, not the sender's: say so in the log (never the secret).
-        log.warning("standard_webhooks source has no valid whsec_ secret among its first two")
-    candidates = []
-    for item in given.split(" "):
-        version, sep, encoded = item.partition(",")
-        decoded = _b64decode(encoded) if sep and version == VERSION else None
-        if decoded is not None:
-            candidates.append(decoded)
-    expected = (_digest(key, msg_id, timestamp, body) for key in keys)
-    matched = False
-    for want in expected:
-        for candidate in candidates:
-            # Every pair is compared: the time taken does not tell which secret matched.
-            matched |= hmac.compare_digest(want, candidate)
-    if not matched:
-        raise Rejection(401, MISMATCH)
-
-
-class StandardWebhooksKind:
+@register
+class StandardWebhooksKind(WebhookKind):
     name = "standard_webhooks"
+    signature_header = SIGNATURE_HEADER
+    timestamp_header = TIMESTAMP_HEADER
+    options = (TYPE_PREFIX,)
 
-    def __init__(self, clock: Clock = system_clock) -> None:
-        self.clock = clock
+    def signed(self, request: WebhookRequest, now: float) -> Signed:
+        msg_id = required_header(request.headers, ID_HEADER)
+        timestamp = required_header(request.headers, TIMESTAMP_HEADER).strip()
+        given = required_header(request.headers, SIGNATURE_HEADER)
+        check_timestamp(timestamp, TIMESTAMP_HEADER, now)
+        signatures = []
+        for item in given.split(" "):
+            version, sep, encoded = item.partition(",")
+            decoded = _b64decode(encoded) if sep and version == VERSION else None
+            if decoded is not None:
+                signatures.append(decoded)
+        return Signed(f"{msg_id}.{timestamp}.".encode() + request.body, signatures)
 
-    def parse(self, request: WebhookRequest) -> Incoming:
-        verify(request.headers, request.body, request.secrets, self.clock())
+    def signing_key(self, secret: str) -> bytes | None:
+        return signing_key(secret)
+
+    def digest(self, key: bytes, content: bytes) -> bytes:
+        return hmac.new(key, content, hashlib.sha256).digest()
+
+    def read(self, request: WebhookRequest) -> Incoming:
         if media_type(request.content_type) not in JSON_TYPES:
             raise Rejection(415, "content type must be application/json")
         payload = parse_json_object(request.body)
@@ -129,6 +120,15 @@ class StandardWebhooksKind:
             payload=payload,
             external_id=request.headers[ID_HEADER].strip(),
         )
+
+    def sign_request(self, secret: str, body: bytes, now: int) -> dict[str, str]:
+        # The sender's id for this message; any unique string will do.
+        msg_id = "msg_" + body_digest(body)[:24]
+        return {
+            ID_HEADER: msg_id,
+            TIMESTAMP_HEADER: str(now),
+            SIGNATURE_HEADER: sign(secret, msg_id, now, body),
+        }
 
     def secret_problem(self, secret: str) -> str | None:
         if signing_key(secret) is None:

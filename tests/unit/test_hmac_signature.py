@@ -63,13 +63,13 @@ def test_no_secrets_match_nothing() -> None:
 
 def test_every_secret_is_checked_even_after_a_match(monkeypatch: pytest.MonkeyPatch) -> None:
     # Stopping at the first match would tell a timing observer which secret matched.
-    compared: list[str] = []
+    compared: list[bytes] = []
     real = hmac.compare_digest
 
-    def spy(a: str, b: str) -> bool:
+    def spy(a: bytes, b: bytes) -> bool:
         compared.append(a)
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
     assert signature_matches(SECRETS, BODY, sign("new-secret", BODY)) is True
-    assert compared == [hexdigest("new-secret"), hexdigest("old-secret")]
+    assert compared == [hexdigest("new-secret").encode(), hexdigest("old-secret").encode()]

@@ -15,12 +15,16 @@ from events.webhooks import KINDS
 
 from ..ingest.conftest import Response, assert_rejected, stored
 
-__all__ = ["NOW", "VECTORS", "Response", "assert_rejected", "post", "stored"]
+__all__ = ["KIND_NAMES", "NOW", "VECTORS", "Response", "assert_rejected", "post", "stored"]
 
 # Real payloads and the providers' signature vectors (see fixtures/README.md).
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VECTORS: dict[str, Any] = json.loads((FIXTURES / "signature-vectors.json").read_text())
 GITHUB_FIXTURES = FIXTURES / "github"
+
+# Every registered webhook kind: the generated tests run for each, so a new kind is tested (and
+# fails until fixtures/signature-vectors.json has a signed request for it).
+KIND_NAMES = sorted(KINDS)
 
 # The clock every timestamped kind reads in these tests, unless a test pins another.
 NOW = 1_700_000_000
@@ -86,3 +90,46 @@ def post(
     content_type: str = "application/json",
 ) -> Response:
     return client.post(f"/hooks/{slug}", data=body, content_type=content_type, headers=headers)
+
+
+def vector(kind: str) -> dict[str, Any]:
+    """The kind's known-good signed request from fixtures/signature-vectors.json."""
+    if kind not in VECTORS:
+        pytest.fail(f"no signature vector for kind {kind!r} in fixtures/signature-vectors.json")
+    found: dict[str, Any] = VECTORS[kind]
+    return found
+
+
+def vector_now(kind: str) -> int:
+    """The clock for the kind's requests: its vector's ``now`` where the scheme signs a time."""
+    return int(vector(kind).get("now", NOW))
+
+
+@pytest.fixture
+def kind_sources(db: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Source]:
+    """A source of every registered kind, slug = kind name, with its vector's secret and
+    settings; each kind's clock pinned to its vector's ``now``. (A kind without a vector gets
+    none: its own tests fail, in vector(), and the others run.)"""
+    sources = {}
+    for name in KIND_NAMES:
+        if name not in VECTORS:
+            continue
+        spec = VECTORS[name]
+        sources[name] = Source.objects.create(
+            slug=name, kind=name, secrets=[spec["secret"]], settings=spec.get("settings", {})
+        )
+        monkeypatch.setattr(KINDS[name], "clock", fixed_clock(vector_now(name)))
+    return sources
+
+
+def fixed_clock(now: int) -> Callable[[], float]:
+    return lambda: float(now)
+
+
+def signed_headers(kind: str, body: bytes, secret: str | None = None) -> dict[str, str]:
+    """A request of ``kind`` for ``body`` as its sender would sign it, at the vector's now."""
+    spec = vector(kind)
+    return {
+        **spec.get("unsigned_headers", {}),
+        **KINDS[kind].sign_request(secret or spec["secret"], body, vector_now(kind)),
+    }

@@ -6,28 +6,57 @@ import pytest
 from django.core.management import CommandError
 
 from events.models import Source
+from events.webhooks import KINDS
 
 from ..ingest.test_commands import run
-from .conftest import STRIPE_NEW, SW_NEW
+from .conftest import KIND_NAMES, SW_NEW, vector
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(
-    ("kind", "secret"),
-    [
-        ("github", "gh-secret"),
-        ("stripe", STRIPE_NEW),
-        ("slack", "s"),
-        ("standard_webhooks", SW_NEW),
-    ],
-)
-def test_every_provider_kind_can_be_created(kind: str, secret: str) -> None:
+def option_flags(kind: str) -> set[str]:
+    return {option.cli_flag for option in KINDS[kind].options}
+
+
+# (kind, a flag it does not take): every option of every other kind, from the registry.
+FOREIGN_FLAGS = [
+    (name, option.cli_flag)
+    for name in KIND_NAMES
+    for other in KIND_NAMES
+    for option in KINDS[other].options
+    if option.cli_flag not in option_flags(name)
+]
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_every_provider_kind_can_be_created(kind: str) -> None:
+    secret = vector(kind)["secret"]
     out, err = run("create_source", "--slug=src", f"--kind={kind}", f"--secret={secret}")
     assert out == "http://127.0.0.1:8000/hooks/src\n"
     assert err == f"source src created (kind {kind}, 1 secret(s))\n"
     source = Source.objects.get()
     assert (source.kind, source.secrets, source.settings) == (kind, [secret], {})
+
+
+@pytest.mark.parametrize(("kind", "flag"), FOREIGN_FLAGS)
+def test_an_option_of_another_kind_is_refused(kind: str, flag: str) -> None:
+    owners = " and ".join(name for name in KIND_NAMES if flag in option_flags(name))
+    secret = vector(kind)["secret"]
+    with pytest.raises(CommandError) as raised:
+        run("create_source", "--slug=src", f"--kind={kind}", f"--secret={secret}", f"{flag}=x")
+    assert str(raised.value) == f"{flag} is only for {owners} sources"
+    assert Source.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "flag"), [(name, flag) for name in KIND_NAMES for flag in sorted(option_flags(name))]
+)
+def test_an_empty_option_is_refused(kind: str, flag: str) -> None:
+    secret = vector(kind)["secret"]
+    with pytest.raises(CommandError) as raised:
+        run("create_source", "--slug=src", f"--kind={kind}", f"--secret={secret}", f"{flag}= ")
+    assert str(raised.value) == f"{flag} must not be empty"
+    assert Source.objects.count() == 0
 
 
 def test_slack_bot_user_is_stored_in_settings_and_kept_on_update() -> None:
@@ -82,3 +111,60 @@ def test_create_source_refuses_what_a_kind_cannot_use(args: list[str], error: st
         run("create_source", "--slug=src", *args)
     assert str(raised.value) == error
     assert Source.objects.count() == 0
+
+
+def test_hmac_replay_options_are_stored_in_settings() -> None:
+    run(
+        "create_source",
+        "--slug=shop",
+        "--kind=hmac",
+        "--secret=s",
+        "--timestamp-header= X-Timestamp ",
+        "--tolerance-seconds=60",
+        "--dedupe-window-seconds=0",
+    )
+    assert Source.objects.get().settings == {
+        "timestamp_header": "X-Timestamp",
+        "tolerance_seconds": 60,
+        "dedupe_window_seconds": 0,
+    }
+
+
+TOLERANCE = "--tolerance-seconds must be a whole number of seconds from 1 to 3600"
+WINDOW = "--dedupe-window-seconds must be a whole number of seconds from 0 to 604800"
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        ("--tolerance-seconds=0", TOLERANCE),
+        ("--tolerance-seconds=1.5", TOLERANCE),
+        ("--tolerance-seconds=\u0663", TOLERANCE),  # an Arabic-Indic 3: int() would take it
+        ("--dedupe-window-seconds=-1", WINDOW),
+        ("--dedupe-window-seconds=week", WINDOW),
+        ("--timestamp-header=X-Zeit-\u00e9", "--timestamp-header must be a header name"),
+    ],
+)
+def test_hmac_options_are_checked_as_the_admin_checks_them(option: str, error: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        run("create_source", "--slug=shop", "--kind=hmac", "--secret=s", option)
+    assert str(raised.value) == error
+    assert Source.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "problem"),
+    [
+        ("slack", {"bot_user": 5}, "bot_user must be a non-empty string"),
+        ("standard_webhooks", {"type_prefix": ""}, "type_prefix must be a non-empty string"),
+        ("hmac", {"timestamp_header": None, "tolerance_seconds": True}, "tolerance_seconds must "
+         "be a whole number of seconds from 1 to 3600"),
+        ("hmac", {"rate_limit_per_minute": 5, "timestamp_header": "X-T"}, None),
+        ("github", {"anything": "else"}, None),
+    ],
+)  # fmt: skip
+def test_a_kind_checks_the_settings_its_options_name(
+    kind: str, settings: dict[str, object], problem: str | None
+) -> None:
+    # The admin's settings field is checked with this (tests/admin: hmac's replay settings).
+    assert KINDS[kind].settings_problem(settings) == problem

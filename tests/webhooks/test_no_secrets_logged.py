@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import pytest
@@ -9,11 +10,12 @@ from django.test import Client
 
 from events.models import Source
 
-from .conftest import post
+from .conftest import KIND_NAMES, post, signed_headers
 
 pytestmark = pytest.mark.django_db
 
 BODY = b'{"type": "x", "id": "evt_1", "object": "event", "payload": {}}'
+OTHER_SECRET = "whsec_" + base64.b64encode(b"another key entirely").decode()
 
 # Each request is wrong in a different way: no signature, a garbage one, a stale timestamp.
 BAD_HEADERS = [
@@ -31,17 +33,23 @@ BAD_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize("fixture", ["github_source", "stripe_source", "slack_source", "sw_source"])
+@pytest.mark.parametrize("kind", KIND_NAMES)
 def test_rejected_requests_log_no_secret(
-    fixture: str,
+    kind: str,
     client: Client,
     caplog: pytest.LogCaptureFixture,
-    request: pytest.FixtureRequest,
+    kind_sources: dict[str, Source],
 ) -> None:
-    source: Source = request.getfixturevalue(fixture)
+    source = kind_sources[kind]
     caplog.set_level(logging.DEBUG)
+    # and, in the kind's own scheme, signed with another secret and over another body
+    requests = [
+        *BAD_HEADERS,
+        signed_headers(kind, BODY, secret=OTHER_SECRET),
+        signed_headers(kind, BODY + b" "),
+    ]
 
-    for headers in BAD_HEADERS:
+    for headers in requests:
         response = post(client, source.slug, BODY, headers)
         assert 400 <= response.status_code < 500
 

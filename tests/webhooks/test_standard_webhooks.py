@@ -112,5 +112,8 @@ def test_source_whose_secret_is_not_whsec_base64_refuses_and_says_why_in_the_log
     before = stored()
     assert_rejected(post(client, "svix", BODY, library_headers()), 401, "signature does not match")
     assert stored() == before
-    assert "standard_webhooks source has no valid whsec_ secret among its first two" in caplog.text
+    assert (
+        "standard_webhooks source has no valid secret among its first two: "
+        "a Standard Webhooks secret is whsec_ followed by a base64 key"
+    ) in caplog.text
     assert "plain-secret" not in caplog.text

@@ -12,17 +12,21 @@ from django.utils.text import slugify
 
 from events import conf
 from events.models import Source
-from events.webhooks import all_kind_names, get_kind
-from events.webhooks.hmac import TIMESTAMP_SETTING
-from events.webhooks.slack import BOT_USER_SETTING
-from events.webhooks.standard_webhooks import TYPE_PREFIX_SETTING
+from events.webhooks import KINDS, all_kind_names, get_kind
+from events.webhooks.options import Option
 
-# Options that set one key of Source.settings, and the kind they belong to.
-KIND_SETTINGS = {
-    "slack_bot_user": ("slack", BOT_USER_SETTING),
-    "type_prefix": ("standard_webhooks", TYPE_PREFIX_SETTING),
-    "timestamp_header": ("hmac", TIMESTAMP_SETTING),
-}
+
+def kind_options() -> dict[str, dict[str, Option]]:
+    """Every kind's options by flag (``--slack-bot-user``), then by the kinds that take it."""
+    by_flag: dict[str, dict[str, Option]] = {}
+    for name, kind in KINDS.items():
+        for option in kind.options:
+            by_flag.setdefault(option.cli_flag, {})[name] = option
+    return by_flag
+
+
+def dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
 
 
 class Command(BaseCommand):
@@ -41,19 +45,11 @@ class Command(BaseCommand):
             help="signing secret; give it twice during a rotation (newest first)",
         )
         parser.add_argument("--description", default="")
-        parser.add_argument(
-            "--slack-bot-user",
-            help="slack: the bot's user id (U...); its messages are stored as ignored",
-        )
-        parser.add_argument(
-            "--type-prefix",
-            help="standard_webhooks: first part of the event types (default standard_webhooks)",
-        )
-        parser.add_argument(
-            "--timestamp-header",
-            help="hmac: the header carrying the signed Unix time (the sender signs "
-            "'{timestamp}.{body}'; requests over 300 s off are refused)",
-        )
+        # Each kind's own options, from the kind (events/webhooks/options.py).
+        for flag, owners in kind_options().items():
+            text = "; ".join(f"{name}: {option.help}" for name, option in owners.items())
+            # argparse formats help with %: a literal one is doubled.
+            parser.add_argument(flag, dest=dest(flag), help=text.replace("%", "%%"))
         parser.add_argument(
             "--disabled", action="store_true", help="create it disabled (or disable it)"
         )
@@ -76,16 +72,17 @@ class Command(BaseCommand):
             if problem:
                 raise CommandError(f"--secret: {problem}")
         kind_settings = {}
-        for option, (option_kind, key) in KIND_SETTINGS.items():
-            value = opts.get(option)
+        for flag, owners in kind_options().items():
+            value = opts.get(dest(flag))
             if value is None:
                 continue
-            if option_kind != kind:
-                flag = "--" + option.replace("_", "-")
-                raise CommandError(f"{flag} is only for {option_kind} sources")
-            if not value.strip():
-                raise CommandError(f"--{option.replace('_', '-')} must not be empty")
-            kind_settings[key] = value.strip()
+            option = owners.get(kind)
+            if option is None:
+                raise CommandError(f"{flag} is only for {' and '.join(owners)} sources")
+            try:
+                kind_settings[option.key] = option.from_command_line(value)
+            except ValueError as exc:
+                raise CommandError(f"{flag} {exc}") from None
         if webhook_kind is not None and not secrets:
             existing = Source.objects.filter(slug=slug).first()
             if existing is None or not existing.secrets:
