@@ -9,6 +9,8 @@ urlpatterns = [
     re_path(r"^api/events/?$", api.events, name="api-events"),
     re_path(r"^api/events/(?P<event_id>[^/]+)/?$", api.event_detail, name="api-event"),
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

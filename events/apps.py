@@ -12,7 +12,13 @@ class EventsConfig(AppConfig):
         # subscriptions become Route rows. Not control flow; sync_routes does the same.
         post_migrate.connect(_sync_routes_after_migrate, sender=self)
         # The handlers the pipeline registers itself (stream.rejected).
+        # Each worker says it is alive, and which queues it consumes (events.liveness).
+        from celery.signals import worker_ready
+
         from . import system_handlers  # noqa: F401
+        from .liveness import on_worker_ready
+
+        worker_ready.connect(on_worker_ready, weak=False)
 
 
 def _sync_routes_after_migrate(sender: AppConfig, using: str = "default", **kwargs: object) -> None:

@@ -41,6 +41,9 @@ BEAT_LOCK_TTL = Setting("SWITCHYARD_BEAT_LOCK_TTL", 30.0, number, at_least(1))
 # Seconds a schedule's message may wait for a worker before it expires.
 SCHEDULE_EXPIRES = Setting("SWITCHYARD_SCHEDULE_EXPIRES", 600, integer, at_least(1))
 
+# /readyz answers 503 when a due delivery has waited longer than this for a worker.
+READY_MAX_WAIT = Setting("SWITCHYARD_READY_MAX_WAIT", 300.0, number, at_least(1))
+
 register(
     "the pipeline (events)",
     [
@@ -60,6 +63,7 @@ register(
         PUBLIC_URL,
         BEAT_LOCK_TTL,
         SCHEDULE_EXPIRES,
+        READY_MAX_WAIT,
     ],
 )
 

@@ -24,6 +24,7 @@ from handlers.errors import PermanentError, TransientError
 
 from .extensions import Run, provide
 from .leases import keeper
+from .metrics import ATTEMPTS, HANDLER_SECONDS
 from .models import Delivery
 from .publish import PublishError, check_fields, check_payload
 from .redaction import Sanitiser, sanitiser_for
@@ -75,12 +76,17 @@ def execute(delivery_id: int, *, worker: str = "") -> Outcome:
     started = timezone.now()
     # The lease is renewed while the handler runs, and the attempt fenced if it overruns its
     # time limit under a pool that cannot stop it (events.leases).
-    deadline = time.monotonic() + claimed.route.time_limit
+    begun = time.monotonic()
+    deadline = begun + claimed.route.time_limit
     keeper.hold(claimed, deadline, started)
     try:
-        return _run(claimed, deadline, started, worker)
+        outcome = _run(claimed, deadline, started, worker)
     finally:
         keeper.release(claimed.delivery.id)
+    handler = claimed.delivery.handler
+    ATTEMPTS.labels(handler, outcome.status).inc()
+    HANDLER_SECONDS.labels(handler).observe(time.monotonic() - begun)
+    return outcome
 
 
 def _run(claimed: Claim, deadline: float, started: Any, worker: str) -> Outcome:

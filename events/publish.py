@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import dispatch
+from .metrics import EVENTS
 from .models import Delivery, Event, EventStatus, Source
 from .routing import matching_routes
 
@@ -194,4 +195,7 @@ def publish(
         log.info("duplicate event %s from %s (external id %s)", existing.id, source, external_id)
         return PublishResult(event=existing, created=False, deliveries=0)
     log.info("event %s %s stored with %d deliveries", event.id, type, len(deliveries))
+    # Counted once stored: an enclosing transaction that later rolls back (a handler's
+    # follow-ups when recording its success fails) leaves this count one too high.
+    EVENTS.labels(source.slug, type).inc()
     return PublishResult(event=event, created=True, deliveries=len(deliveries))

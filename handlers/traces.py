@@ -19,6 +19,7 @@ from events import rows
 from events.models import Attempt, Delivery
 from events.redaction import TRUNCATED, Sanitiser
 
+from . import metrics
 from .costs import llm_cost
 from .models import Step, StepKind
 
@@ -123,11 +124,15 @@ def recorder(
                 attempt_id = Attempt.objects.values_list("id", flat=True).get(
                     delivery=delivery, number=number
                 )
-            rows.insert(Step(attempt_id=attempt_id, number=count, **step_row(step, clean)))
+            row = step_row(step, clean)
+            rows.insert(Step(attempt_id=attempt_id, number=count, **row))
         except DatabaseError:
             # The trace is a record, not the work: the run goes on without this step.
             log.exception(
                 "delivery %s attempt %s: step %s could not be stored", delivery.id, number, count
             )
+            return
+        if row["kind"] == StepKind.LLM:
+            metrics.count(delivery.handler, row)
 
     return record_step

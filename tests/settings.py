@@ -7,6 +7,7 @@ without touching anybody's data; its URL is fixed here so worker subprocesses in
 
 import os
 import socket
+import tempfile
 
 
 def _free_port() -> int:
@@ -17,6 +18,9 @@ def _free_port() -> int:
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switchyard")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# Prometheus's per-process files (agents_project/prometheus.py): one directory per test
+# session, shared with the workers it starts, not the checkout's var/metrics.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="switchyard-metrics-"))
 os.environ.setdefault("SWITCHYARD_TEST_REDIS_PORT", str(_free_port()))
 # A worker on a test "host" (tests/hosts.py) reaches the private Redis through its own address.
 _redis_host = os.environ.get("SWITCHYARD_TEST_REDIS_HOST", "127.0.0.1")

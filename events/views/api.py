@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import ratelimit
+from ..metrics import INGEST_SECONDS
 from ..models import ApiToken, Event, Source
 from ..publish import PublishError
 from ..replays import publish_incoming
@@ -70,6 +71,7 @@ def _refused(exc: Rejection) -> JsonResponse:
 
 
 @csrf_exempt
+@INGEST_SECONDS.labels("api").time()
 def events(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return method_not_allowed("POST")

@@ -1,9 +1,37 @@
-"""GET /healthz: is the database reachable? For load balancers and the demo's start-up wait."""
+"""Health for load balancers and orchestrators, and metrics for Prometheus.
+
+- ``GET /healthz``: liveness, cheap: can this process reach the database?
+- ``GET /readyz``: is the system doing its work? The database and the broker answer, a worker
+  consumes every queue a route sends to (events.liveness), a beat holds the schedule lock, and
+  no due delivery has waited longer than ``SWITCHYARD_READY_MAX_WAIT``. 503 with the reasons.
+- ``GET /metrics``: Prometheus's text format, summed over this host's processes
+  (events/metrics.py, handlers/metrics.py).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+from celery import current_app
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from agents_project.prometheus import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+
+from .. import conf, liveness
+from ..metrics import WAITING, PipelineCollector
+from ..models import Delivery, Route
+from ..schedules.lock import lock_for
+
+Check = dict[str, Any]
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -15,9 +43,97 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, Check] = {"database": _database()}
+    checks["broker"] = _broker()
+    if checks["database"]["ok"]:
+        checks["workers"] = _workers()
+        checks["backlog"] = _backlog()
+    checks["beat"] = _beat()
+    reasons = [f"{name}: {check['detail']}" for name, check in checks.items() if not check["ok"]]
+    body = {"status": "unready" if reasons else "ok", "reasons": reasons, "checks": checks}
+    return JsonResponse(body, status=503 if reasons else 200)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(PipelineCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _ok(detail: str) -> Check:
+    return {"ok": True, "detail": detail}
+
+
+def _failed(detail: str) -> Check:
+    return {"ok": False, "detail": detail}
+
+
+def _database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return _failed(f"unreachable ({type(exc).__name__})")
+    return _ok("answers")
+
+
+def _broker() -> Check:
+    try:
+        with current_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001  (kombu raises each transport's own errors)
+        return _failed(f"unreachable ({type(exc).__name__})")
+    return _ok("answers")
+
+
+def _workers() -> Check:
+    wanted = set(Route.objects.filter(enabled=True).values_list("queue", flat=True))
+    wanted.add(str(conf.MAINTENANCE_QUEUE.get()))
+    try:
+        workers = liveness.live_workers()
+    except (redis.RedisError, OSError) as exc:
+        return _failed(f"worker heartbeats unreadable ({type(exc).__name__})")
+    consumed = {queue for queues in workers.values() for queue in queues}
+    missing = sorted(wanted - consumed)
+    if missing:
+        return _failed(f"no live worker consumes {', '.join(missing)}")
+    return _ok(f"{len(workers)} worker(s) consume {', '.join(sorted(wanted))}")
+
+
+def _beat() -> Check:
+    lock = lock_for(current_app.conf.broker_url or "", ttl=1.0, redis_url=str(settings.REDIS_URL))
+    if lock is None:
+        return _ok("not checked: the broker is neither Redis nor RabbitMQ (a single beat)")
+    try:
+        held = bool(lock.client.exists(lock.key))
+    except (redis.RedisError, OSError) as exc:
+        return _failed(f"the schedule lock is unreadable ({type(exc).__name__})")
+    return _ok("a beat holds the schedule lock") if held else _failed("no beat holds the lock")
+
+
+def _backlog() -> Check:
+    limit = float(conf.READY_MAX_WAIT.get())
+    now = timezone.now()
+    due = (
+        Delivery.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    waited = 0.0 if due is None else (now - due).total_seconds()
+    if waited > limit:
+        return _failed(f"the oldest due delivery has waited {waited:.0f} s (limit {limit:g} s)")
+    return _ok(f"the oldest due delivery has waited {waited:.0f} s" if due else "nothing waits")
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse({"error": "not found", "path": request.path}, status=404)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"error": "internal error"}, status=500)
+
+
+__all__ = ["healthz", "metrics", "not_found", "readyz", "server_error"]

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .. import ratelimit, replays
 from ..lookups import Memo
+from ..metrics import INGEST_SECONDS
 from ..models import Source
 from ..publish import PublishError
 from ..webhooks import get_kind
@@ -33,6 +34,7 @@ def enabled_source(slug: str) -> Source | None:
 
 
 @csrf_exempt
+@INGEST_SECONDS.labels("hooks").time()
 def receive(request: HttpRequest, slug: str) -> JsonResponse:
     if request.method != "POST":
         return method_not_allowed("POST")

@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from agents_project.broker import choose_broker_url, redact_url
+from agents_project.prometheus import DIRECTORY, reset
 
 HOST = "127.0.0.1"
 # Exit codes honcho uses when it was stopped by SIGINT or SIGTERM (or a child was).
@@ -129,6 +130,7 @@ class Command(BaseCommand):
                 "Ctrl-C stops them"
             )
             self.stdout.flush()
+            reset(DIRECTORY)  # counts start from zero with the processes that keep them
             code = self.run_honcho(procfile, port, env)
         finally:
             if feed is not None and feed.poll() is None:
@@ -163,6 +165,8 @@ class Command(BaseCommand):
         env["PORT"] = str(port)
         env["SWITCHYARD_PUBLIC_URL"] = base_url
         env["PYTHONUNBUFFERED"] = "1"
+        # One metrics directory for web and worker (/metrics sums them); handle() empties it.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(DIRECTORY)
         return env
 
     def run_honcho(self, procfile: Path, port: int, env: dict[str, str]) -> int:
