@@ -119,6 +119,13 @@ def messages_of(response: Any) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
+def form_errors(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, "the form was accepted"
+    return {
+        name: list(errors) for name, errors in response.context["adminform"].form.errors.items()
+    }
+
+
 EVENTS = reverse("admin:events_event_changelist")
 DELIVERIES = reverse("admin:events_delivery_changelist")
 DEAD = reverse("admin:events_deadletter_changelist")
