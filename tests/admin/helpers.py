@@ -139,6 +139,14 @@ def requeue_url(pk: int) -> str:
     return reverse("admin:events_deadletter_requeue", args=[pk])
 
 
+def delivery_page(delivery: Delivery) -> str:
+    return reverse("admin:events_delivery_change", args=[delivery.pk])
+
+
+def event_page(pk: Any) -> str:
+    return reverse("admin:events_event_change", args=[pk])
+
+
 def assert_requeued(delivery: Delivery) -> None:
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.total_attempts) == (
