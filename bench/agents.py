@@ -44,8 +44,8 @@ from events.publish import publish
 from handlers.models import Step
 
 from .data import bench_source, clean_slate
-from .http_load import database_cpu_by_backend, tree_cpu_seconds
 from .measure import Measured
+from .processes import database_cpu_by_backend, tree_cpu_seconds
 from .reference_tasks import DONE_KEY
 from .services import ROOT, BenchError, WorkerProcess, free_port, wait_for_count, wait_until
 

@@ -24,6 +24,9 @@ the database against its 202 answers (wrk stops with up to one request per conne
 flight, which the server may still complete: at most 32 more events than answers per wrk run;
 the fixed-rate runs wait for every answer, so theirs are exact), one delivery per event, and
 one broker message per delivery; for the reference, the list's length against its 202s.
+
+The servers' processes and CPU readings are in bench/processes.py; what each run records and
+the results made from it, in bench/http_results.py.
 """
 
 from __future__ import annotations
@@ -32,17 +35,11 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
-import shlex
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -50,9 +47,10 @@ from django.db import connection
 
 from events.models import Delivery, Event, Route, Source
 
-from .fixed_rate import FixedRateResult, http_request, run_fixed_rate
-from .measure import Measured
-from .services import ROOT, BenchError, ScratchDatabase, free_port, wait_until
+from .fixed_rate import http_request, run_fixed_rate
+from .http_results import LOAD_FRACTION, HttpResults, Side, WrkRun, results
+from .processes import Server, database_cpu_seconds, procfile_web_argv, tree_cpu_seconds
+from .services import ROOT, BenchError, ScratchDatabase, free_port
 
 PAYLOAD = ROOT / "tests/webhooks/fixtures/github/pull_request/opened.payload.json"
 LUA = Path(__file__).with_name("wrk_github.lua")
@@ -63,8 +61,6 @@ SECRET = "bench-github-secret"  # noqa: S105 - a scratch database's webhook secr
 EVENT_TYPE = "github.pull_request.opened"
 THREADS = 2
 CONNECTIONS = 32
-LOAD_FRACTION = 0.8
-P99_LIMIT_MS = 50.0
 REFERENCE_KEY = "bench:reference"  # bench/reference_receiver.py's list
 
 
@@ -72,163 +68,7 @@ def say(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-# --- processes --------------------------------------------------------------------------------
-
-
-def procfile_web_argv(port: int) -> list[str]:
-    """The Procfile's `web:` command with its port filled in, split as a shell would."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            command = line.split(":", 1)[1].strip()
-            command = re.sub(r"\$\{PORT(:-[0-9]+)?\}|\$PORT", str(port), command)
-            return shlex.split(command)
-    raise BenchError("the Procfile has no web: line")
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` and every descendant alive now, in seconds."""
-    tree = _children()
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        todo.extend(tree.get(p, []))
-    return sum(cpu_ticks(p) for p in pids) / os.sysconf("SC_CLK_TCK")
-
-
-def database_cpu_by_backend(db_name: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving ``db_name`` now (by its process title),
-    by pid."""
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
-            found[int(entry.name)] = cpu_ticks(int(entry.name)) / os.sysconf("SC_CLK_TCK")
-    return found
-
-
-def database_cpu_seconds(db_name: str) -> float:
-    """CPU of the PostgreSQL backends serving ``db_name``, all together."""
-    return sum(database_cpu_by_backend(db_name).values())
-
-
-class Server:
-    """A web server subprocess in its own process group, logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, port: int, *, timeout: float = 60.0) -> None:
-        self.port = port
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_until(self._answers, timeout=timeout, interval=0.2, what=f"{self.name} to listen")
-        time.sleep(1.0)  # every worker up, not only the first
-
-    def _answers(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchError(f"{self.name} exited early; its log:\n{self.log_tail()}")
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
-
-    @property
-    def pid(self) -> int:
-        if self.process is None or self.process.poll() is not None:
-            raise BenchError(f"{self.name} is not running; its log:\n{self.log_tail()}")
-        return self.process.pid
-
-    def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.pid)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        self.process = None
-
-
 # --- load -------------------------------------------------------------------------------------
-
-
-@dataclass
-class WrkRun:
-    duration_s: float
-    requests: int
-    statuses: dict[str, int]
-    errors: dict[str, int]
-    p50_ms: float
-    p99_ms: float
-    cpu_s: float
-    db_cpu_s: float = 0.0
-    redis_cpu_s: float = 0.0
-    load: float = 0.0  # 1-minute load average at the end: how busy the shared box was
-
-    @property
-    def accepted(self) -> int:
-        return self.statuses.get("202", 0)
-
-    @property
-    def rate(self) -> float:
-        return self.accepted / self.duration_s
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values()) + self.requests - self.accepted
 
 
 def signature(body: bytes) -> str:
@@ -249,15 +89,6 @@ def run_wrk(url: str, body_file: Path, prefix: str, duration_s: float) -> dict[s
 
 
 # --- the benchmark ----------------------------------------------------------------------------
-
-
-@dataclass
-class Side:
-    name: str
-    server: Server
-    url_path: str
-    wrk: list[WrkRun] = field(default_factory=list)
-    fixed: list[FixedRateResult] = field(default_factory=list)
 
 
 def _project_env(db_url: str, redis_url: str) -> dict[str, str]:
@@ -335,15 +166,6 @@ def _check_reference(broker: redis.Redis, answered: int, slack: int) -> int:
         )
     broker.delete(REFERENCE_KEY)
     return queued
-
-
-@dataclass
-class HttpResults:
-    rate: Measured
-    p99: Measured
-    cpu: Measured
-    floor: Measured
-    details: str
 
 
 def run(
@@ -427,7 +249,7 @@ def run(
         web.stop()
         reference.stop()
         floor.stop()
-    return _results(sides["reference"], sides["switchyard"], sides["floor"])
+    return results(sides["reference"], sides["switchyard"], sides["floor"])
 
 
 def _one_turn(
@@ -516,85 +338,3 @@ def _one_turn(
     else:
         queued = _check_reference(broker, answered, CONNECTIONS)
         say(f"{'':<10} checked: {answered} answered 202, {queued} bodies in Redis")
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _results(reference: Side, switchyard: Side, floor: Side) -> HttpResults:
-    rate = Measured(
-        key="webhook.rate",
-        title="GitHub webhook over HTTP, max rate (wrk -t2 -c32): reference / Switchyard",
-        unit="req/s",
-        baseline="verify+LPUSH",
-        candidate="/hooks (Procfile web)",
-        higher_is_better=True,
-    )
-    p99 = Measured(
-        key="webhook.p99",
-        title=f"/hooks p99 latency at {LOAD_FRACTION:.0%} of its own max rate, against "
-        f"{P99_LIMIT_MS:g} ms",
-        unit="ms",
-        baseline="limit",
-        candidate="/hooks p99",
-        digits=1,
-    )
-    cpu = Measured(
-        key="webhook.cpu",
-        title="CPU per accepted webhook, server process tree: Switchyard / reference",
-        unit="CPU ms",
-        baseline="verify+LPUSH",
-        candidate="/hooks",
-        digits=2,
-    )
-    floor_rate = Measured(
-        key="webhook.floor",
-        title="The floor of a durable ingest (verify, parse, one INSERT of event + delivery, "
-        "LPUSH; bench/floor_receiver.py), max rate: reference / floor",
-        unit="req/s",
-        baseline="verify+LPUSH",
-        candidate="floor",
-        higher_is_better=True,
-    )
-    for ref, sy, sy_f, fl in zip(
-        reference.wrk, switchyard.wrk, switchyard.fixed, floor.wrk, strict=True
-    ):
-        rate.add(ref.rate, sy.rate)
-        floor_rate.add(ref.rate, fl.rate)
-        p99.add(P99_LIMIT_MS, sy_f.percentile(99))
-        cpu.add(1000 * ref.cpu_s / max(ref.accepted, 1), 1000 * sy.cpu_s / max(sy.accepted, 1))
-    return HttpResults(rate, p99, cpu, floor_rate, _details(reference, switchyard, floor))
-
-
-def _details(reference: Side, switchyard: Side, floor: Side) -> str:
-    def row(side: Side, label: str) -> str:
-        runs, fixed = side.wrk, side.fixed
-        accepted = sum(w.accepted for w in runs)
-        cpu = 1000 * sum(w.cpu_s for w in runs) / max(accepted, 1)
-        extra = 1000 * sum(w.cpu_s + w.db_cpu_s + w.redis_cpu_s for w in runs) / max(accepted, 1)
-        errors = sum(w.error_count for w in runs) + sum(
-            f.errors + f.sent - f.statuses.get(202, 0) for f in fixed
-        )
-        return (
-            f"| {label} | {_median([w.rate for w in runs]):,.0f} "
-            f"| {_median([w.p50_ms for w in runs]):.0f} / {_median([w.p99_ms for w in runs]):.0f}"
-            f" | {_median([f.rate for f in fixed]):,.0f} "
-            f"| {_median([f.percentile(50) for f in fixed]):.1f} / "
-            f"{_median([f.percentile(99) for f in fixed]):.1f} "
-            f"| {errors} | {cpu:.2f} | {extra:.2f} | {_median([w.load for w in runs]):.1f} |"
-        )
-
-    return "\n".join(
-        [
-            "**Webhooks over HTTP** (`webhook.*`), every side:",
-            "",
-            "| Server | Max req/s (wrk) | wrk p50 / p99 ms (saturated) | Fixed rate req/s "
-            "| p50 / p99 ms at that rate | Errors and non-202 | CPU ms/webhook, server "
-            "| CPU ms/webhook, + PostgreSQL + Redis | Load average |",
-            "|---|---|---|---|---|---|---|---|---|",
-            row(reference, "reference: `uvicorn --workers 2`, verify + LPUSH"),
-            row(floor, "floor: `uvicorn --workers 2`, verify + parse + INSERT + LPUSH"),
-            row(switchyard, "Switchyard: the Procfile's `web:` line, `/hooks/<slug>`"),
-        ]
-    )

@@ -119,6 +119,13 @@ def messages_of(response: Any) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
+def form_errors(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, "the form was accepted"
+    return {
+        name: list(errors) for name, errors in response.context["adminform"].form.errors.items()
+    }
+
+
 EVENTS = reverse("admin:events_event_changelist")
 DELIVERIES = reverse("admin:events_delivery_changelist")
 DEAD = reverse("admin:events_deadletter_changelist")
@@ -130,6 +137,14 @@ def short(event: Event) -> str:
 
 def requeue_url(pk: int) -> str:
     return reverse("admin:events_deadletter_requeue", args=[pk])
+
+
+def delivery_page(delivery: Delivery) -> str:
+    return reverse("admin:events_delivery_change", args=[delivery.pk])
+
+
+def event_page(pk: Any) -> str:
+    return reverse("admin:events_event_change", args=[pk])
 
 
 def assert_requeued(delivery: Delivery) -> None:

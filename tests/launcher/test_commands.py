@@ -1,44 +1,21 @@
-"""`make demo` / `make run`: broker choice, ensure_admin, demo_setup, demo_feed and `up`."""
+"""`make demo` / `make run`: the commands `up` runs before it starts anything, ensure_admin,
+demo_setup and demo_feed, each safe to run again."""
 
 from __future__ import annotations
 
-import io
-import os
 import re
-import signal
-import socket
 import stat
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import CommandError
-from kombu import Connection
 
-from agents_project.broker import choose_broker_url, redact_url, transport_options
-from events.management.commands.up import Command as UpCommand
 from events.models import Delivery, Event, Source
-from tests.conftest import ROOT, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run(command: str, *args: str) -> str:
-    out = io.StringIO()
-    call_command(command, *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+from .helpers import free_port, run
 
 
 @pytest.fixture
@@ -47,104 +24,6 @@ def var_dir(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     settings.VAR_DIR = tmp_path
     monkeypatch.delenv("DJANGO_ADMIN_PASSWORD", raising=False)
     return tmp_path
-
-
-# --- broker choice ------------------------------------------------------------------------
-
-
-def test_broker_is_redis_when_redis_answers(tmp_path: Path) -> None:
-    # given the private test Redis, which answers PING
-    # when
-    url, description = choose_broker_url(django_settings.REDIS_URL, var_dir=tmp_path)
-
-    # then
-    assert url == django_settings.REDIS_URL
-    assert description == f"Redis at {django_settings.REDIS_URL}"
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_broker_falls_back_to_sqlite_quickly_when_nothing_listens(tmp_path: Path) -> None:
-    # given a port nobody listens on
-    redis_url = f"redis://127.0.0.1:{free_port()}/0"
-
-    # when
-    started = time.monotonic()
-    url, description = choose_broker_url(redis_url, var_dir=tmp_path)
-    elapsed = time.monotonic() - started
-
-    # then
-    assert url == f"sqla+sqlite:///{tmp_path.resolve()}/broker.sqlite3"
-    assert description.startswith(f"SQLite file {tmp_path.resolve()}/broker.sqlite3 ")
-    assert f"no Redis answered at {redis_url}" in description
-    assert elapsed < 3
-
-
-def test_broker_description_hides_the_redis_password(tmp_path: Path) -> None:
-    redis_url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
-
-    _, description = choose_broker_url(redis_url, var_dir=tmp_path)
-
-    assert "hunter2" not in description
-    assert redact_url(redis_url) in description
-    assert redact_url(redis_url).startswith("redis://:***@127.0.0.1:")
-
-
-def test_sqlite_fallback_carries_messages_with_its_transport_options(tmp_path: Path) -> None:
-    # given the fallback URL and the options settings give that transport
-    url, _ = choose_broker_url(f"redis://127.0.0.1:{free_port()}/0", var_dir=tmp_path)
-    options = transport_options(url, visibility_timeout=600)
-    assert options == {"connect_args": {"timeout": 20}}
-
-    # when a message goes through it
-    with Connection(url, transport_options=options) as conn:
-        queue = conn.SimpleQueue("launcher-test")
-        queue.put({"n": 1})
-        message = queue.get(timeout=5)
-        message.ack()
-        queue.close()
-
-    # then
-    assert message.payload == {"n": 1}
-    assert (tmp_path / "broker.sqlite3").is_file()
-
-
-def test_redis_transport_options_keep_the_visibility_timeout() -> None:
-    assert transport_options("redis://127.0.0.1:6379/0", visibility_timeout=4200) == {
-        "visibility_timeout": 4200,
-        "socket_connect_timeout": 5,
-        "socket_timeout": 30,
-    }
-
-
-def test_celery_app_can_use_the_sqlite_fallback_broker(tmp_path: Path) -> None:
-    """What `up` starts worker and beat with: the project's settings and the fallback URL."""
-    url = f"sqla+sqlite:///{tmp_path.resolve()}/broker.sqlite3"
-    script = (
-        "from agents_project.celery import app\n"
-        "with app.connection_for_write() as conn:\n"
-        "    queue = conn.SimpleQueue('launcher-test')\n"
-        "    queue.put({'n': 2})\n"
-        "    print(queue.get(timeout=5).payload)\n"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "agents_project.settings",
-        "CELERY_BROKER_URL": url,
-        "DEBUG": "true",
-        "SWITCHYARD_VAR_DIR": str(tmp_path),
-    }
-
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "{'n': 2}"
 
 
 # --- ensure_admin -------------------------------------------------------------------------
@@ -377,127 +256,3 @@ def test_demo_feed_gives_up_when_the_web_server_never_answers(var_dir: Path) -> 
 def test_demo_feed_needs_the_demo_source() -> None:
     with pytest.raises(CommandError, match=r"run manage\.py demo_setup"):
         run("demo_feed", "--port", str(free_port()))
-
-
-# --- up -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def listening_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
-
-
-@pytest.mark.django_db
-def test_up_refuses_a_port_in_use(listening_port: int) -> None:
-    with pytest.raises(
-        CommandError, match=f"something already listens on 127.0.0.1:{listening_port}"
-    ):
-        run("up", "--port", str(listening_port))
-
-
-def test_up_gives_its_processes_the_broker_port_and_virtualenv() -> None:
-    env = UpCommand.child_environment(
-        broker_url="sqla+sqlite:////x/broker.sqlite3", port=8765, base_url="http://127.0.0.1:8765"
-    )
-
-    assert env["CELERY_BROKER_URL"] == "sqla+sqlite:////x/broker.sqlite3"
-    assert env["PORT"] == "8765"
-    assert env["SWITCHYARD_PUBLIC_URL"] == "http://127.0.0.1:8765"
-    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
-
-
-def _pids_alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        # A zombie still answers kill(0); it is gone for our purposes.
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state != "Z":
-            alive.append(pid)
-    return alive
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("broker", ["redis", "sqlite"])
-def test_up_demo_runs_everything_and_ctrl_c_stops_it(broker: str, tmp_path: Path) -> None:
-    # given the project's settings on the test database, a var/ and a port of our own, and
-    # either the test Redis or no Redis at all
-    from tests.conftest import _test_database_url
-
-    port = free_port()
-    var = tmp_path / "var"
-    # A Redis database of its own, so the session's other workers and this one never take
-    # each other's messages.
-    redis_url = (
-        django_settings.REDIS_URL.rsplit("/", 1)[0] + "/5"
-        if broker == "redis"
-        else f"redis://127.0.0.1:{free_port()}/0"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "agents_project.settings",
-        "DATABASE_URL": _test_database_url(),
-        "SWITCHYARD_VAR_DIR": str(var),
-        "REDIS_URL": redis_url,
-        "DEBUG": "true",
-        "WORKER_CONCURRENCY": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("CELERY_BROKER_URL", "SWITCHYARD_PUBLIC_URL", "DJANGO_ADMIN_PASSWORD"):
-        env.pop(name, None)
-    log_path = tmp_path / "up.log"
-
-    # when `manage.py up --demo` runs until the demo's events settle, then gets Ctrl-C
-    with log_path.open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "manage.py", "up", "--demo", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-
-        def settled() -> bool:
-            if up.poll() is not None:
-                pytest.fail(f"up exited early:\n{log_path.read_text()[-5000:]}")
-            statuses = set(Event.objects.values_list("status", flat=True))
-            return {"processed", "dead_lettered", "ignored", "failed"} <= statuses
-
-        wait_until(settled, timeout=90, interval=0.5, what="the demo events to settle")
-    finally:
-        os.killpg(up.pid, signal.SIGINT)
-        code = up.wait(timeout=60)
-
-    # then it said what it did, and nothing it started is left
-    output = log_path.read_text()
-    assert code == 0, output[-5000:]
-    expected_broker = (
-        f"==> broker: Redis at {redis_url}"
-        if broker == "redis"
-        else f"==> broker: SQLite file {var.resolve()}/broker.sqlite3 through kombu's SQLAlchemy"
-    )
-    for line in (
-        f"==> checking that 127.0.0.1:{port} is free",
-        expected_broker,
-        "==> migrating the database",
-        f"==> collecting static files into {var}/static",
-        "admin user 'admin' created.",
-        "demo source 'demo' created",
-        f"demo feed: posting sample events to http://127.0.0.1:{port}/hooks/demo",
-        "SIGINT received",
-        "==> stopped",
-    ):
-        assert line in output
-    assert output.count("SIGINT received") == 1
-    pids = [int(p) for p in re.findall(r"(?:web|worker|beat)\.1 started \(pid=(\d+)\)", output)]
-    assert len(pids) == 3
-    wait_until(lambda: not _pids_alive(pids), timeout=10, what="web, worker and beat to exit")
