@@ -71,16 +71,19 @@ def test_ready_with_a_worker_on_every_routed_queue_and_a_beat(
 def test_a_routed_queue_no_worker_consumes_is_named(
     routes: None, quiet: None, worker_factory: Callable[..., Worker]
 ) -> None:
-    worker_factory("ready-most", queues=every_routed_queue())
+    worker = worker_factory("ready-most", queues=every_routed_queue())
     Route.objects.create(name="lonely", event_type="lonely.*", handler="test.noop", queue="lonely")
 
-    status, body = wait_until(
-        lambda: (
-            (answer := readiness())[1]["checks"]["workers"]["detail"].startswith("no live")
-            and answer
-        ),
-        what="the heartbeat of every other queue",
-    )
+    try:
+        status, body = wait_until(
+            lambda: (
+                (answer := readiness())[1]["checks"]["workers"]["detail"].startswith("no live")
+                and answer
+            ),
+            what="the heartbeat of every other queue",
+        )
+    finally:
+        worker.stop()  # it consumes every queue: later tests' own queues too
 
     assert status == 503
     assert "workers: no live worker consumes lonely" in body["reasons"]
