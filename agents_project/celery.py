@@ -18,10 +18,14 @@ app.autodiscover_tasks()
 @after_setup_task_logger.connect
 def redact_secrets_in_logs(logger: logging.Logger, **kwargs: Any) -> None:
     """Celery replaces the root logger's handlers in a worker or beat: give them the same
-    secret-redacting filter the web's handlers have."""
-    from .logs import install
+    secret-redacting filter the web's handlers have, and the JSON format when asked for."""
+    from django.conf import settings
+
+    from .logs import install, install_json
 
     install(logger.handlers)
+    if settings.LOG_FORMAT == "json":
+        install_json(logger.handlers)
 
 
 @worker_init.connect

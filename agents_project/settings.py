@@ -223,14 +223,29 @@ CELERY_BEAT_SCHEDULE = {
 # --- Logging ---------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# "plain" lines, or "json": one object per line with the event, delivery and attempt ids of the
+# work in hand (agents_project/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Known secret values replaced in every line (agents_project/logs.py).
-    "filters": {"redact": {"()": "agents_project.logs.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "agents_project.logs.JsonFormatter"},
+    },
+    # Known secret values replaced in every line; the ids of the work in hand on every record.
+    "filters": {
+        "redact": {"()": "agents_project.logs.RedactSecrets"},
+        "context": {"()": "agents_project.logs.AddContext"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

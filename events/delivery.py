@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from agents_project.db import release_connections
+from agents_project.logs import bind
 from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
@@ -79,11 +80,19 @@ def execute(delivery_id: int, *, worker: str = "") -> Outcome:
     begun = time.monotonic()
     deadline = begun + claimed.route.time_limit
     keeper.hold(claimed, deadline, started)
+    handler = claimed.delivery.handler
+    # Every line logged for this attempt, by any logger, carries its ids (LOG_FORMAT=json).
+    ids = {
+        "event_id": str(claimed.delivery.event_id),
+        "delivery_id": claimed.delivery.id,
+        "attempt": claimed.number,
+        "handler": handler,
+    }
     try:
-        outcome = _run(claimed, deadline, started, worker)
+        with bind(**ids):
+            outcome = _run(claimed, deadline, started, worker)
     finally:
         keeper.release(claimed.delivery.id)
-    handler = claimed.delivery.handler
     ATTEMPTS.labels(handler, outcome.status).inc()
     HANDLER_SECONDS.labels(handler).observe(time.monotonic() - begun)
     return outcome

@@ -124,6 +124,7 @@ def exits(ctx: HandlerContext) -> None:
 @handler("test.child", on=["test.emitted"], max_attempts=2)
 def child(ctx: HandlerContext) -> dict[str, Any]:
     record(ctx)
+    ctx.logger.info("handled a follow-up of %s", ctx.event.payload.get("parent"))
     return {"parent": ctx.event.payload.get("parent")}
 
 
