@@ -1,4 +1,5 @@
-"""Dead letters: deliveries that used up their attempts, each one click from a requeue."""
+"""Dead letters: deliveries that used up their attempts, each one click from a requeue, and
+grouped by cause (events/admin/causes.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
 from ..models import DeadLetter, Delivery, DeliveryStatus
+from . import causes
 from .common import (
     HandlerFilter,
     requeue_and_report,
@@ -42,7 +44,9 @@ class DeadLetterAdmin(DeliveryAdmin):
         "finished",
     )
     list_display_links = None
-    list_filter = (HandlerFilter, DeadErrorClassFilter)
+    list_filter = (HandlerFilter, DeadErrorClassFilter, causes.CauseFilter)
+    # With a "By cause" link (events/admin/causes.py).
+    change_list_template = "admin/events/deadletter/change_list.html"
     ordering = ("-finished_at",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
@@ -60,7 +64,7 @@ class DeadLetterAdmin(DeliveryAdmin):
             self.admin_site.admin_view(self.requeue_view),
             name="events_deadletter_requeue",
         )
-        return [requeue_url, *super().get_urls()]
+        return [requeue_url, *causes.urls(self), *super().get_urls()]
 
     @admin.display(description="delivery", ordering="id")
     def delivery(self, obj: Delivery) -> SafeString:

@@ -144,6 +144,8 @@ class DeliveryStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "succeeded"
     DEAD_LETTERED = "dead_lettered", "dead-lettered"
     SKIPPED = "skipped", "skipped"
+    # A dead letter an operator closed without running it again (events.transitions.resolve).
+    RESOLVED = "resolved", "resolved (not run)"
 
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
@@ -184,6 +186,9 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who closed a dead letter without running it (status resolved), and when.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeliveryQuerySet.as_manager()

@@ -1,5 +1,5 @@
 """Every change of a delivery's status, in one place: claim, renew, succeed, fail, take back,
-re-send, requeue.
+re-send, requeue, resolve.
 
 The task (events.delivery), the lease keeper (events.leases) and the sweeper (events.recovery)
 change deliveries only through these functions. Each takes the event's row lock and then updates
@@ -16,7 +16,7 @@ limit, and at once when its message comes back to a worker that can see the hold
 from .claiming import Claim, Outcome, claim, holder_lost, renew
 from .outcomes import MAX_TRACEBACK, error_class_name, fail, storable, succeed
 from .policy import CLAIM_SKEW, RouteSettings, backoff_delay, route_settings
-from .redelivery import RESEND_WARN_AFTER, requeue, resend, take_back
+from .redelivery import RESEND_WARN_AFTER, requeue, resend, resolve, take_back
 
 __all__ = [
     "CLAIM_SKEW",
@@ -33,6 +33,7 @@ __all__ = [
     "renew",
     "requeue",
     "resend",
+    "resolve",
     "route_settings",
     "storable",
     "succeed",

@@ -133,3 +133,31 @@ def requeue(delivery_ids: Iterable[int]) -> int:
     if count:
         log.info("requeued %d dead-lettered deliveries", count)
     return count
+
+
+def resolve(delivery_ids: Iterable[int], *, by: str) -> int:
+    """Close dead letters without running them (an operator judged them handled, or not worth
+    running): each goes from dead_lettered to resolved, recording who, and its event's status
+    follows. Only rows still dead-lettered change. Returns how many were resolved."""
+    count = 0
+    now = timezone.now()
+    for delivery_id in delivery_ids:
+        with transaction.atomic():
+            event_id = (
+                Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.DEAD_LETTERED)
+                .values_list("event_id", flat=True)
+                .first()
+            )
+            if event_id is None:
+                continue
+            lock_event(event_id)
+            won = Delivery.objects.filter(
+                id=delivery_id, status=DeliveryStatus.DEAD_LETTERED
+            ).update(status=DeliveryStatus.RESOLVED, resolved_at=now, resolved_by=by[:150])
+            if not won:
+                continue
+            refresh_event_status(event_id)
+            count += 1
+    if count:
+        log.info("%s resolved %d dead-lettered deliveries without running them", by, count)
+    return count

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from events.models import Delivery, Source
+from events.models import Delivery, Route, Source
 from events.webhooks.hmac import HEADER, sign
 from tests.conftest import Worker, _test_database_url, wait_until
 from tests.web_server import WebServer
@@ -69,7 +69,11 @@ def test_counters_are_summed_over_the_web_and_worker_processes(
 ) -> None:
     # given a webhook source whose events one route sends to a handler that fails for good
     Source.objects.create(slug="shop", kind="hmac", secrets=[SECRET])
-    worker = worker_factory("metrics", env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    # on a queue of its own, so only this worker (writing to this directory) runs them
+    Route.objects.filter(handler="test.unexpected").update(queue="metrics-test")
+    worker = worker_factory(
+        "metrics", queues="metrics-test", env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
     request.addfinalizer(worker.stop)
 
     # when twelve signed webhooks arrive (spread over gunicorn's processes) and are handled
