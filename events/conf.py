@@ -44,6 +44,11 @@ SCHEDULE_EXPIRES = Setting("SWITCHYARD_SCHEDULE_EXPIRES", 600, integer, at_least
 # /readyz answers 503 when a due delivery has waited longer than this for a worker.
 READY_MAX_WAIT = Setting("SWITCHYARD_READY_MAX_WAIT", 300.0, number, at_least(1))
 
+# Refused webhook and API requests are kept this many days (events/request_log.py) ...
+REQUEST_LOG_DAYS = Setting("SWITCHYARD_REQUEST_LOG_DAYS", 7.0, number, at_least(0))
+# ... and at most this many are recorded a minute (a flood of bad requests writes no more).
+REQUEST_LOG_PER_MINUTE = Setting("SWITCHYARD_REQUEST_LOG_PER_MINUTE", 600, integer, at_least(0))
+
 register(
     "the pipeline (events)",
     [
@@ -64,6 +69,8 @@ register(
         BEAT_LOCK_TTL,
         SCHEDULE_EXPIRES,
         READY_MAX_WAIT,
+        REQUEST_LOG_DAYS,
+        REQUEST_LOG_PER_MINUTE,
     ],
 )
 

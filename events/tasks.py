@@ -9,6 +9,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
+from . import request_log
 from .delivery import execute
 from .dispatch import send_delivery
 from .recovery import sweep as sweep_deliveries
@@ -52,6 +53,8 @@ def deliver(self: Any, delivery_id: int) -> dict[str, Any]:
 @shared_task(name="events.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
     report = sweep_deliveries()
+    # The request log keeps its own, shorter history (events.request_log).
+    request_log.prune()
     return {
         "resent": report.resent,
         "recovered": report.recovered,

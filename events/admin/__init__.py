@@ -11,6 +11,7 @@ from django.contrib import admin
 from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
+from .requests import RejectedRequestAdmin
 from .schedules import ScheduleAdmin, ScheduleTickAdmin
 from .site import configure
 from .tokens import ApiTokenAdmin
@@ -22,6 +23,7 @@ __all__ = [
     "DeadLetterAdmin",
     "DeliveryAdmin",
     "EventAdmin",
+    "RejectedRequestAdmin",
     "RouteAdmin",
     "ScheduleAdmin",
     "ScheduleTickAdmin",

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from events import conf
 from handlers import registry
 
-from ..models import Route, Source
+from ..models import RejectedRequest, Route, Source
 from ..webhooks import get_kind
 from .common import breakable
 from .forms import RouteForm, SourceForm, mask_secret
@@ -37,12 +37,12 @@ class SourceAdmin(admin.ModelAdmin):
     # Never the secrets: a search would let anyone with view access probe them.
     search_fields = ("slug", "description")
     actions = ("enable", "disable")
-    readonly_fields = ("masked_secrets", "endpoint", "created_at", "updated_at")
+    readonly_fields = ("masked_secrets", "endpoint", "rejected", "created_at", "updated_at")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fields: tuple[str, ...] = ("slug", "kind", "enabled", "description", "settings")
         if obj is not None:
-            fields += ("endpoint", "created_at", "updated_at")
+            fields += ("endpoint", "rejected", "created_at", "updated_at")
         secret_fields: tuple[str, ...] = ("new_secret", "drop_old_secrets")
         if obj is not None:
             secret_fields = ("masked_secrets", *secret_fields)
@@ -67,6 +67,15 @@ class SourceAdmin(admin.ModelAdmin):
             return "-"
         url = conf.public_url() + reverse("hook", args=[obj.slug])
         return format_html("<code>{}</code>", url)
+
+    @admin.display(description="rejected requests")
+    def rejected(self, obj: Source) -> str | SafeString:
+        """How many of its requests were refused in the request log's window, linked."""
+        count = RejectedRequest.objects.filter(source=obj).count()
+        if not count:
+            return "none"
+        url = reverse("admin:events_rejectedrequest_changelist") + f"?source__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} refused</a>', url, count)
 
     @admin.action(description="Enable selected sources", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:

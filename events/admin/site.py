@@ -25,6 +25,7 @@ MODEL_ORDER = (
     "Schedule",
     "ScheduleTick",
     "ApiToken",
+    "RejectedRequest",
 )
 FIRST_APP = "events"
 

@@ -1,5 +1,5 @@
 """The pipeline's models, by concern: where events come from (sources), what happens to them
-(pipeline) and the schedules that publish them.
+(pipeline), the schedules that publish them, and the requests that were refused (requests).
 
 Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
 An event's status is derived from its deliveries (see events.status).
@@ -16,6 +16,7 @@ from .pipeline import (
     EventStatus,
     Route,
 )
+from .requests import RejectedRequest
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
 from .sources import ApiToken, Source
 
@@ -30,6 +31,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "OverlapPolicy",
+    "RejectedRequest",
     "Route",
     "Schedule",
     "SchedulePolicy",

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import ratelimit
+from .. import ratelimit, request_log
 from ..metrics import INGEST_SECONDS
 from ..models import ApiToken, Event, Source
 from ..publish import PublishError
@@ -81,6 +81,7 @@ def events(request: HttpRequest) -> JsonResponse:
             raise Rejection(403, "this token may not publish events")
     except Rejection as exc:
         log.info("refused API publish: %s %s", exc.status, exc.message)
+        request_log.record(request, endpoint="api", status=exc.status, reason=exc.message)
         return _refused(exc)
     try:
         body = read_body(request)
@@ -94,9 +95,11 @@ def events(request: HttpRequest) -> JsonResponse:
             result = publish_incoming(source, incoming)
     except Rejection as exc:
         log.info("rejected API publish: %s %s", exc.status, exc.message)
+        request_log.record(request, endpoint="api", status=exc.status, reason=exc.message)
         return error(exc.status, exc.message)
     except PublishError as exc:
         log.info("rejected API publish: 400 %s", exc)
+        request_log.record(request, endpoint="api", status=400, reason=str(exc))
         return error(400, str(exc))
     return accepted(result)
 

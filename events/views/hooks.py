@@ -8,7 +8,7 @@ import re
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import ratelimit, replays
+from .. import ratelimit, replays, request_log
 from ..lookups import Memo
 from ..metrics import INGEST_SECONDS
 from ..models import Source
@@ -38,6 +38,7 @@ def enabled_source(slug: str) -> Source | None:
 def receive(request: HttpRequest, slug: str) -> JsonResponse:
     if request.method != "POST":
         return method_not_allowed("POST")
+    body, source = b"", None
     try:
         body = read_body(request)
         source = enabled_source(slug)
@@ -60,13 +61,30 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
         result = replays.publish_once(source, incoming)
     except ratelimit.RateLimited as exc:
         log.warning("rate-limited webhook for %r: %s", slug, exc.message)
+        refused(request, slug, source, body, exc.status, exc.message)
         response = error(exc.status, exc.message, retry_after=exc.retry_after)
         response["Retry-After"] = str(exc.retry_after)
         return response
     except Rejection as exc:
         log.info("rejected webhook for %r: %s %s", slug, exc.status, exc.message)
+        refused(request, slug, source, body, exc.status, exc.message)
         return error(exc.status, exc.message)
     except PublishError as exc:
         log.info("rejected webhook for %r: 400 %s", slug, exc)
+        refused(request, slug, source, body, 400, str(exc))
         return error(400, str(exc))
     return accepted(result)
+
+
+def refused(
+    request: HttpRequest, slug: str, source: Source | None, body: bytes, status: int, why: str
+) -> None:
+    request_log.record(
+        request,
+        endpoint="hooks",
+        status=status,
+        reason=why,
+        slug=slug[:64],
+        source=source,
+        body_bytes=len(body),
+    )

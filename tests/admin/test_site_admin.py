@@ -50,6 +50,7 @@ def test_index_lists_the_events_app_first_then_the_agents_in_working_order(
         "Schedule",
         "ScheduleTick",
         "ApiToken",
+        "RejectedRequest",
     ]
     beat = next(app for app in apps if app["app_label"] == "django_celery_beat")
     assert sorted(m["object_name"] for m in beat["models"]) == [
@@ -71,6 +72,7 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
         "Schedule",
         "ScheduleTick",
         "ApiToken",
+        "RejectedRequest",
     ]
     assert page.context["available_apps"][0]["app_label"] == "events"
 
