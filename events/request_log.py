@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from datetime import timedelta
+from functools import cache
 
 import redis
 from django.conf import settings
@@ -78,16 +79,18 @@ def _under_cap() -> bool:
         return False
     key = f"switchyard:request-log:{int(time.time() // 60)}"
     try:
-        conn = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
-        pipe = conn.pipeline()
+        pipe = _redis(str(settings.REDIS_URL)).pipeline()
         pipe.incr(key)
         pipe.expire(key, 120)
         count = int(pipe.execute()[0])
     except (redis.RedisError, OSError):
         return True  # no count without Redis: record rather than lose the answer to "why"
     return count <= cap
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 def prune() -> int:
