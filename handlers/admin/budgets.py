@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import DecimalField, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -13,6 +14,7 @@ from django.http import HttpRequest
 
 from ..budgets import COST, TOKENS, Usage, llm_steps_since, local_midnight, over_budget
 from ..models import AgentBudget
+from .overrides import agent_choices
 
 
 def with_usage_today(queryset: QuerySet[AgentBudget]) -> QuerySet[AgentBudget]:
@@ -32,8 +34,26 @@ def with_usage_today(queryset: QuerySet[AgentBudget]) -> QuerySet[AgentBudget]:
     )
 
 
+class AgentBudgetForm(forms.ModelForm):
+    """The handler is chosen from the agents registered here: a typo ("paymnets.recovery")
+    would be a budget that limits nothing."""
+
+    handler = forms.ChoiceField(choices=(), help_text="An agent handler registered here.")
+
+    class Meta:
+        model = AgentBudget
+        fields = ("handler", "daily_token_limit", "daily_cost_limit_usd", "enabled")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        handler_field = self.fields["handler"]
+        assert isinstance(handler_field, forms.ChoiceField)
+        handler_field.choices = agent_choices(self.instance.handler if self.instance.pk else None)
+
+
 @admin.register(AgentBudget)
 class AgentBudgetAdmin(admin.ModelAdmin):
+    form = AgentBudgetForm
     list_display = ("handler", "enabled", "tokens_today", "cost_today", "state")
     list_filter = ("enabled",)
     search_fields = ("handler",)

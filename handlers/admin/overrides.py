@@ -16,6 +16,15 @@ from ..models import AgentConfig
 from ..overrides import known_models, model_problem
 
 
+def agent_choices(current: str | None) -> list[tuple[str, str]]:
+    """The agent handlers registered here, for a form's handler field; ``current`` stays listed
+    when its agent is no longer deployed, so its row can still be edited."""
+    agents = [spec.name for spec in registry.all_handlers() if get_agent(spec.name)]
+    if current and current not in agents:
+        agents.append(current)
+    return [(name, name) for name in sorted(agents)]
+
+
 class AgentConfigForm(forms.ModelForm):
     handler = forms.ChoiceField(choices=(), help_text="An agent handler registered here.")
 
@@ -25,13 +34,9 @@ class AgentConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        agents = [spec.name for spec in registry.all_handlers() if get_agent(spec.name)]
-        current = self.instance.handler if self.instance.pk else None
-        if current and current not in agents:
-            agents.append(current)  # an agent no longer deployed stays editable
         handler_field = self.fields["handler"]
         assert isinstance(handler_field, forms.ChoiceField)
-        handler_field.choices = [(name, name) for name in sorted(agents)]
+        handler_field.choices = agent_choices(self.instance.handler if self.instance.pk else None)
         self.fields["model"].help_text = (
             "Empty for the agent's default. Current models of the installed SDK: "
             + ", ".join(known_models()[:12])

@@ -143,3 +143,17 @@ def test_a_handler_has_one_budget(admin_client: Client) -> None:
 def test_budgets_sit_after_usage_in_the_agents_app() -> None:
     order = extensions.admin_order()["handlers"]
     assert order.index("AgentBudget") == order.index("AgentUsage") + 1
+
+
+def test_the_handler_is_chosen_from_the_registered_agents(admin_client: Client) -> None:
+    url = reverse("admin:handlers_agentbudget_add")
+    page = admin_client.get(url).content.decode()
+    assert '<option value="test.agent">' in page
+    assert '<option value="test.noop">' not in page  # a plain handler makes no model calls
+
+    response = admin_client.post(url, {"handler": "paymnets.recovery", "enabled": "on"})
+
+    assert response.context["adminform"].form.errors == {
+        "handler": ["Select a valid choice. paymnets.recovery is not one of the available choices."]
+    }
+    assert not AgentBudget.objects.exists()
