@@ -9,7 +9,8 @@ from typing import Any
 import django_celery_beat.admin  # noqa: F401
 from django.contrib import admin
 from django.http import HttpRequest
-from django_celery_beat.models import ClockedSchedule, SolarSchedule
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import ClockedSchedule, PeriodicTask, SolarSchedule
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
@@ -71,6 +72,21 @@ class ReadOnlyGroupResultAdmin(ReadOnlyResultMixin, GroupResultAdmin):
     pass
 
 
+class ReadOnlyPeriodicTaskAdmin(PeriodicTaskAdmin):
+    """Every periodic task beat runs, shown but not edited here: Switchyard's schedules are
+    edited in one place (Events -> Schedules), and the system's own tasks (the sweeper, the
+    result cleanup) come from settings, so an edit here would be lost or break recovery."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def configure(site: admin.AdminSite) -> None:
     site.site_header = "Switchyard"
     site.site_title = "Switchyard"
@@ -86,6 +102,7 @@ def configure(site: admin.AdminSite) -> None:
     for model, model_admin in (
         (TaskResult, ReadOnlyTaskResultAdmin),
         (GroupResult, ReadOnlyGroupResultAdmin),
+        (PeriodicTask, ReadOnlyPeriodicTaskAdmin),
     ):
         if site.is_registered(model):
             site.unregister(model)

@@ -77,13 +77,35 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
     assert page.context["available_apps"][0]["app_label"] == "events"
 
 
-def test_unused_schedules_are_not_registered_and_the_others_untouched() -> None:
+def test_unused_schedules_are_not_registered_and_intervals_and_crontabs_untouched() -> None:
     assert not admin.site.is_registered(ClockedSchedule)
     assert not admin.site.is_registered(SolarSchedule)
-    for model in (PeriodicTask, IntervalSchedule, CrontabSchedule):
+    for model in (IntervalSchedule, CrontabSchedule):
         assert type(admin.site.get_model_admin(model)).__module__ == "django_celery_beat.admin"
     with pytest.raises(NoReverseMatch):
         reverse("admin:django_celery_beat_clockedschedule_changelist")
+
+
+@pytest.mark.django_db
+def test_periodic_tasks_are_shown_but_edited_only_as_schedules(admin_client: Client) -> None:
+    # given the sweeper's periodic task, as beat's DatabaseScheduler stores it
+    sweeper = PeriodicTask.objects.create(
+        name="switchyard-sweeper",
+        task="events.sweep",
+        interval=IntervalSchedule.objects.create(every=15, period="seconds"),
+    )
+    page = reverse("admin:django_celery_beat_periodictask_change", args=[sweeper.pk])
+
+    shown = admin_client.get(page)
+    posted = admin_client.post(page, {"name": "x", "task": "events.sweep", "enabled": ""})
+    listing = admin_client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
+
+    assert shown.status_code == 200
+    assert 'type="submit"' not in shown.content.decode().split('id="content-main"')[1]
+    assert posted.status_code == 403
+    assert PeriodicTask.objects.get(pk=sweeper.pk).name == "switchyard-sweeper"
+    assert "switchyard-sweeper" in listing.content.decode()
+    assert admin_client.get(reverse("admin:django_celery_beat_periodictask_add")).status_code == 403
 
 
 @pytest.fixture
