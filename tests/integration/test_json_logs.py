@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from events.models import Delivery, Source
+from events.models import Delivery, Route, Source
 from events.publish import publish
 from tests.conftest import Worker, wait_until
 
@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def test_a_json_worker_log_carries_each_deliverys_ids(
     request: pytest.FixtureRequest, routes: None, worker_factory: Callable[..., Worker]
 ) -> None:
-    worker = worker_factory("json-logs", env={"LOG_FORMAT": "json"})
+    # on a queue of its own, so this worker (not the session's plain one) runs the delivery
+    Route.objects.filter(handler="test.child").update(queue="json-logs")
+    worker = worker_factory("json-logs", queues="json-logs", env={"LOG_FORMAT": "json"})
     request.addfinalizer(worker.stop)
     source = Source.objects.create(slug="json-logs", kind="api")
     event = publish(source=source, type="test.emitted", payload={"parent": "p"}).event
