@@ -18,6 +18,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from .ratelimit import redis_client
+
 log = logging.getLogger("switchyard.pipeline")
 
 PREFIX = "switchyard:worker:"
@@ -26,7 +28,7 @@ TTL_SECONDS = 20
 
 
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    return redis_client(str(settings.REDIS_URL))
 
 
 def start_heartbeat(hostname: str, queues: list[str]) -> threading.Thread:

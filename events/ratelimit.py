@@ -40,7 +40,8 @@ class RateLimited(Rejection):
 
 
 @cache
-def _client(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
+    """One client per URL per process, short timeouts: Redis is never waited on for long."""
     return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
@@ -62,7 +63,7 @@ def check(slug: str, limit: int, *, now: float | None = None) -> None:
     window = int(now // WINDOW_SECONDS)
     key = f"switchyard:ratelimit:{slug}:{window}"
     try:
-        pipe = _client(settings.REDIS_URL).pipeline()
+        pipe = redis_client(settings.REDIS_URL).pipeline()
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS * 2)
         count = int(pipe.execute()[0])
@@ -106,7 +107,7 @@ def check_failures(address: str, *, now: float | None = None) -> None:
     now = time.time() if now is None else now
     key, window = _failures_key(address, now)
     try:
-        count = int(_client(settings.REDIS_URL).get(key) or 0)
+        count = int(redis_client(settings.REDIS_URL).get(key) or 0)
     except (redis.RedisError, OSError) as exc:
         log.warning("authentication throttle not applied: Redis unreachable (%s)", exc)
         return
@@ -120,7 +121,7 @@ def count_failure(address: str, *, now: float | None = None) -> None:
         return
     key, _ = _failures_key(address, time.time() if now is None else now)
     try:
-        pipe = _client(settings.REDIS_URL).pipeline()
+        pipe = redis_client(settings.REDIS_URL).pipeline()
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS * 2)
         pipe.execute()

@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from datetime import timedelta
-from functools import cache
 
 import redis
 from django.conf import settings
@@ -27,7 +26,7 @@ from django.utils import timezone
 
 from . import conf
 from .models import RejectedRequest, Source
-from .ratelimit import client_address
+from .ratelimit import client_address, redis_client
 from .redaction import REDACTED, Sanitiser, secret_values
 
 log = logging.getLogger("switchyard.ingest")
@@ -79,18 +78,13 @@ def _under_cap() -> bool:
         return False
     key = f"switchyard:request-log:{int(time.time() // 60)}"
     try:
-        pipe = _redis(str(settings.REDIS_URL)).pipeline()
+        pipe = redis_client(str(settings.REDIS_URL)).pipeline()
         pipe.incr(key)
         pipe.expire(key, 120)
         count = int(pipe.execute()[0])
     except (redis.RedisError, OSError):
         return True  # no count without Redis: record rather than lose the answer to "why"
     return count <= cap
-
-
-@cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 def prune() -> int:

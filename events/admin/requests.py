@@ -3,23 +3,20 @@ first, by source and status; each with its headers (secrets removed) and reason.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from ..models import RejectedRequest
 from .common import pretty_json, truncated_with_title, two_line_time
+from .pipeline import ReadOnlyAdmin
 
 
 @admin.register(RejectedRequest)
-class RejectedRequestAdmin(admin.ModelAdmin):
+class RejectedRequestAdmin(ReadOnlyAdmin):
     list_display = ("received", "status", "endpoint", "slug", "short_reason", "client")
     list_filter = ("status", "endpoint", "source")
     search_fields = ("slug", "reason")
     ordering = ("-received_at", "-id")
-    show_full_result_count = False
     fields = (
         "received_at",
         "endpoint",
@@ -34,12 +31,6 @@ class RejectedRequestAdmin(admin.ModelAdmin):
         "headers_json",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="received", ordering="received_at")
     def received(self, obj: RejectedRequest) -> str | SafeString:

@@ -55,7 +55,8 @@ def in_working_order(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class ReadOnlyResultMixin:
-    """Task results are written by Celery; the admin only shows them (and may delete them)."""
+    """Rows written by Celery (task results) or by settings (beat's own periodic tasks): the
+    admin only shows them."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -72,16 +73,10 @@ class ReadOnlyGroupResultAdmin(ReadOnlyResultMixin, GroupResultAdmin):
     pass
 
 
-class ReadOnlyPeriodicTaskAdmin(PeriodicTaskAdmin):
+class ReadOnlyPeriodicTaskAdmin(ReadOnlyResultMixin, PeriodicTaskAdmin):
     """Every periodic task beat runs, shown but not edited here: Switchyard's schedules are
     edited in one place (Events -> Schedules), and the system's own tasks (the sweeper, the
     result cleanup) come from settings, so an edit here would be lost or break recovery."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
