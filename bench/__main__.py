@@ -224,6 +224,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
             runs = agents.run(levels, repeats, broker, workdir)
             for level in runs:
                 results.append(level.rate)
+                if level.floor is not None:
+                    results.append(level.floor)
             DETAILS.append(agents.details(runs))
         return results, machine, sizes
     finally:

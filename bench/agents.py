@@ -12,6 +12,11 @@ stand-in answering every request after a fixed delay:
   dead letters, exactly N model calls.
 - **baseline**: N ``bench.bare_agent_call`` tasks (bench/reference_tasks.py) making the same
   SDK call and nothing else, timed from the first send until N have counted themselves done.
+- **floor**: N ``bench.floor_agent_call`` tasks, each claiming one of N pending deliveries made
+  beforehand, making the same SDK call and recording the outcome: the least a durable delivery
+  must do (one claim statement, one outcome statement, plain SQL). Timed from the first send
+  until the database shows N deliveries succeeded. If the floor misses a target, no
+  implementation of the guarantees meets it on this machine.
 
 During each candidate run the benchmark samples ``pg_stat_activity`` for the worker's
 connections (its ``application_name``) and reports the peak against the pool's size.
@@ -39,7 +44,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from agents_project.celery import app
-from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus
+from events.models import Attempt, Delivery, DeliveryStatus, Event, EventStatus, Route
 from events.publish import publish
 from handlers.models import Step
 
@@ -112,6 +117,9 @@ class AgentRun:
     pool_max: int = 0
     peak_connections: list[int] = field(default_factory=list)
     bare_cpu_ms: list[float] = field(default_factory=list)
+    floor: Measured | None = None
+    floor_cpu_ms: list[float] = field(default_factory=list)
+    floor_db_cpu_ms: list[float] = field(default_factory=list)
     pipeline_cpu_ms: list[float] = field(default_factory=list)
     db_cpu_ms: list[float] = field(default_factory=list)
 
@@ -176,6 +184,35 @@ def bare(n: int, worker: WorkerProcess, broker: redis.Redis) -> float:
         app.send_task("bench.bare_agent_call", args=(i,), queue=AGENT_QUEUE)
     wait_for_count(lambda: int(broker.get(DONE_KEY) or 0), n, worker, "bare agent calls", least=120)
     return time.perf_counter() - start
+
+
+def floor(n: int, worker: WorkerProcess, broker: redis.Redis, stub: StubModel, tag: str) -> float:
+    """Seconds from the first send of ``n`` floor tasks until their deliveries have succeeded."""
+    clean_slate(broker, queues=(AGENT_QUEUE,))
+    source = bench_source()
+    route = Route.objects.get(handler="test.waiting_agent")
+    with transaction.atomic():
+        events = Event.objects.bulk_create(
+            Event(source=source, type=AGENT_TYPE, payload={"n": i}, external_id=f"{tag}-{i}")
+            for i in range(n)
+        )
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(event=event, route=route, handler=route.handler) for event in events
+        )
+    answered = stub.stats()["answered"]
+    start = time.perf_counter()
+    for delivery in deliveries:
+        app.send_task("bench.floor_agent_call", args=(delivery.pk,), queue=AGENT_QUEUE)
+    wait_for_count(_succeeded, n, worker, "floor deliveries to succeed", least=120)
+    elapsed = time.perf_counter() - start
+    found = {
+        "events processed": Event.objects.filter(status=EventStatus.PROCESSED).count(),
+        "model calls": stub.stats()["answered"] - answered,
+    }
+    if any(v != n for v in found.values()):
+        raise BenchError(f"after {n} floor deliveries expected {n} of each, found {found}")
+    connection.close()
+    return elapsed
 
 
 def _succeeded() -> int:
@@ -251,18 +288,33 @@ def run(
                 candidate="pipeline",
                 higher_is_better=True,
             )
-            level = AgentRun(concurrency, n, rate, pool_max=pool_max)
+            floor_rate = Measured(
+                key=f"agents.floor_c{concurrency}",
+                title=f"the floor of a durable agent delivery (claim, call, outcome; two plain "
+                f"SQL statements, bench.floor_agent_call) at -c {concurrency}, events/s",
+                unit="events/s",
+                baseline="bare Celery task",
+                candidate="floor",
+                higher_is_better=True,
+            )
+            level = AgentRun(concurrency, n, rate, floor=floor_rate, pool_max=pool_max)
             try:
                 warm = min(n, concurrency)
                 bare(warm, worker, broker)
                 pipeline(warm, worker, broker, stub, f"warm{concurrency}")
+                floor(warm, worker, broker, stub, f"floorwarm{concurrency}")
                 for r in range(repeats):
                     cpu0, db0 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
                     with ConnectionSampler() as sampler:
                         p = pipeline(n, worker, broker, stub, f"c{concurrency}r{r}")
                     cpu1, db1 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
                     b = bare(n, worker, broker)
-                    cpu2 = tree_cpu_seconds(worker.pid)
+                    cpu2, db2 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
+                    f = floor(n, worker, broker, stub, f"floor{concurrency}r{r}")
+                    cpu3, db3 = tree_cpu_seconds(worker.pid), database_cpu_by_backend(db_name)
+                    floor_rate.add(n / b, n / f)
+                    level.floor_cpu_ms.append((cpu3 - cpu2) * 1000 / n)
+                    level.floor_db_cpu_ms.append(database_cpu_between(db2, db3) * 1000 / n)
                     rate.add(n / b, n / p)
                     level.peak_connections.append(sampler.peak)
                     level.pipeline_cpu_ms.append((cpu1 - cpu0) * 1000 / n)
@@ -273,7 +325,9 @@ def run(
                         f"({level.bare_cpu_ms[-1]:.1f} worker CPU ms/event), pipeline "
                         f"{n / p:,.0f}/s ({level.pipeline_cpu_ms[-1]:.1f} worker + "
                         f"{level.db_cpu_ms[-1]:.1f} PostgreSQL CPU ms/event), {b / p:.2f}x "
-                        f"the bare rate; peak {sampler.peak} PostgreSQL connections "
+                        f"the bare rate; floor {n / f:,.0f}/s ({level.floor_cpu_ms[-1]:.1f} + "
+                        f"{level.floor_db_cpu_ms[-1]:.1f} CPU ms/event), {b / f:.2f}x; "
+                        f"peak {sampler.peak} PostgreSQL connections "
                         f"(pool max {pool_max})"
                     )
             finally:
@@ -282,6 +336,16 @@ def run(
     finally:
         stub.stop()
     return runs
+
+
+def floor_cells(level: AgentRun) -> str:
+    if level.floor is None or not level.floor.candidate_values:
+        return "- | - | -"
+    m = statistics.median
+    return (
+        f"{m(level.floor.candidate_values):,.0f} | {1 / level.floor.ratio:.2f}x | "
+        f"{m(level.floor_cpu_ms):.1f} + {m(level.floor_db_cpu_ms):.1f}"
+    )
 
 
 def details(runs: list[AgentRun]) -> str:
@@ -294,18 +358,19 @@ def details(runs: list[AgentRun]) -> str:
             f"{m(level.rate.baseline_values):,.0f} | {m(level.rate.candidate_values):,.0f} | "
             f"{1 / level.rate.ratio:.2f}x | {m(level.bare_cpu_ms):.1f} | "
             f"{m(level.pipeline_cpu_ms):.1f} | {m(level.db_cpu_ms):.1f} | "
-            f"{max(level.peak_connections)} of {level.pool_max} |"
+            f"{max(level.peak_connections)} of {level.pool_max} | {floor_cells(level)} |"
         )
     return "\n".join(
         [
             "**Agents over concurrency** (medians of the repeats; the stub answers every model "
             "call after 1 s, so c events/s is the ceiling at concurrency c; CPU is the worker "
-            "process's utime + stime, and PostgreSQL's backends serving the run, per event):",
+            "process's utime + stime, and PostgreSQL's backends serving the run, per event; "
+            "the floor is `bench.floor_agent_call`, the least a durable delivery does):",
             "",
             "| -c | Events | Bare task /s | Pipeline /s | Pipeline / bare | Bare worker CPU "
             "ms/event | Pipeline worker CPU ms/event | PostgreSQL CPU ms/event | Peak "
-            "connections |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "connections | Floor /s | Floor / bare | Floor worker + PostgreSQL CPU ms/event |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
