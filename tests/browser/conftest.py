@@ -4,8 +4,10 @@ Django's live server. `make test` installs Chromium (scripts/ensure-browser)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,9 @@ from django.contrib.auth.models import Permission, User
 
 CHROMIUM = os.environ.get("SWITCHYARD_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "browser-test-password"
+# Where a failing browser test leaves a screenshot of each page it had open, for the person
+# reading CI's output.
+FAILURES = Path(__file__).resolve().parents[2] / "var" / "browser-failures"
 
 # Playwright's sync API runs an event loop in this thread; the live server's database access
 # from this thread is still plain synchronous code.
@@ -34,11 +39,43 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+_open_sessions: list[Session] = []
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a failed test, a screenshot of every page it opened, under var/browser-failures."""
+    _open_sessions.clear()
+    yield
+    if request.node.stash.get(FAILED, False):
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.nodeid)[-150:]
+        for n, session in enumerate(_open_sessions):
+            target = FAILURES / f"{name}-{n}.png"
+            try:
+                session.page.screenshot(path=str(target), full_page=True)
+            except Exception as error:  # a closed page must not hide the failure
+                print(f"no screenshot of page {n}: {error}")
+            else:
+                print(f"screenshot of the failed test's page: {target}")
+    _open_sessions.clear()
+
+
 class Session:
     """One logged-in browser page, with every CSP violation and console error it meets."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
+        _open_sessions.append(self)
         self.problems: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
