@@ -8,6 +8,8 @@ pipeline calls what is registered and knows nothing of what it is.
 - **Retention**: events another app still needs (an approval waiting for a decision keeps its
   event), and that app's own rows pruned by age with the pipeline's history.
 - **Admin order**: where an app's models come on the admin index, after the pipeline's.
+- **Dashboard panels**: what the admin's dashboard (events.dashboard) shows after the
+  pipeline's own figures (the agents' tokens and cost per day).
 
 Registering the same thing twice registers it once, so a ``ready()`` that runs again is safe.
 """
@@ -23,6 +25,7 @@ from handlers.context import HandlerContext
 
 if TYPE_CHECKING:
     from django.db.models import Q, QuerySet
+    from django.http import HttpRequest
 
     from .models import Delivery
     from .redaction import Sanitiser
@@ -155,3 +158,32 @@ def add_admin_order(app_label: str, models: Sequence[str]) -> None:
 
 def admin_order() -> dict[str, tuple[str, ...]]:
     return dict(_admin_order)
+
+
+# --- The dashboard --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    """A panel on the admin's dashboard, after the pipeline's own.
+
+    ``context(request, now)`` returns the context ``template`` is rendered with, or None to
+    leave the panel out (for a user who may not see what it shows). It runs on every load of
+    the dashboard, which refreshes itself: a few cheap queries, on indexed columns.
+    """
+
+    title: str
+    template: str
+    context: Callable[[HttpRequest, datetime], dict[str, Any] | None]
+
+
+_dashboard_panels: list[DashboardPanel] = []
+
+
+def add_dashboard_panel(panel: DashboardPanel) -> None:
+    if panel not in _dashboard_panels:
+        _dashboard_panels.append(panel)
+
+
+def dashboard_panels() -> list[DashboardPanel]:
+    return list(_dashboard_panels)

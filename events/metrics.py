@@ -3,12 +3,15 @@
 Counted where they happen: events stored (by source and type), attempts finished (by handler
 and outcome), ingest and handler durations. What the database knows (dead letters, the backlog
 per queue, the oldest waiting delivery) is read when ``/metrics`` is scraped, by
-``PipelineCollector``, with queries on indexed columns.
+``PipelineCollector``, with queries on indexed columns; the admin's dashboard
+(events.dashboard) reads the same figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
@@ -46,6 +49,45 @@ HANDLER_SECONDS = Histogram(
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
 
 
+def dead_letters_by_handler() -> dict[str, int]:
+    """Deliveries dead-lettered and not requeued, by handler (the partial index
+    "delivery_dead")."""
+    rows = (
+        Delivery.objects.filter(status=DeliveryStatus.DEAD_LETTERED)
+        .order_by()
+        .values("handler")
+        .annotate(n=Count("id"))
+    )
+    return {row["handler"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_due: datetime
+
+
+def backlog_by_queue(now: datetime) -> dict[str, Backlog]:
+    """Deliveries due and not yet running, by queue, with the oldest one's due time (the
+    partial index "delivery_waiting")."""
+    rows = (
+        Delivery.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
+        .order_by()
+        .values("route__queue")
+        .annotate(n=Count("id"), due=Min("next_attempt_at"))
+    )
+    backlog: dict[str, Backlog] = {}
+    for row in rows:
+        # A delivery whose route was deleted goes to the default queue.
+        queue = row["route__queue"] or "default"
+        earlier = backlog.get(queue)
+        if earlier is not None:
+            row["n"] += earlier.count
+            row["due"] = min(row["due"], earlier.oldest_due)
+        backlog[queue] = Backlog(row["n"], row["due"])
+    return backlog
+
+
 class PipelineCollector(Collector):
     """Gauges read from the database at scrape time."""
 
@@ -56,13 +98,8 @@ class PipelineCollector(Collector):
             "Deliveries dead-lettered and not requeued, by handler.",
             labels=["handler"],
         )
-        for row in (
-            Delivery.objects.filter(status=DeliveryStatus.DEAD_LETTERED)
-            .order_by()
-            .values("handler")
-            .annotate(n=Count("id"))
-        ):
-            dead.add_metric([row["handler"]], row["n"])
+        for handler, count in dead_letters_by_handler().items():
+            dead.add_metric([handler], count)
         yield dead
 
         backlog = GaugeMetricFamily(
@@ -75,15 +112,9 @@ class PipelineCollector(Collector):
             "How long the longest-waiting due delivery has waited past its due time, by queue.",
             labels=["queue"],
         )
-        for waiting in (
-            Delivery.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
-            .order_by()
-            .values("route__queue")
-            .annotate(n=Count("id"), due=Min("next_attempt_at"))
-        ):
-            queue = waiting["route__queue"] or "default"
-            backlog.add_metric([queue], waiting["n"])
-            oldest.add_metric([queue], (now - waiting["due"]).total_seconds())
+        for queue, waiting in backlog_by_queue(now).items():
+            backlog.add_metric([queue], waiting.count)
+            oldest.add_metric([queue], (now - waiting.oldest_due).total_seconds())
         yield backlog
         yield oldest
 

@@ -9,7 +9,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import request_log
+from . import request_log, samples
 from .delivery import execute
 from .dispatch import send_delivery
 from .recovery import sweep as sweep_deliveries
@@ -55,6 +55,8 @@ def sweep() -> dict[str, int]:
     report = sweep_deliveries()
     # The request log keeps its own, shorter history (events.request_log).
     request_log.prune()
+    # The dashboard's once-a-minute picture of dead letters and backlog (events.samples).
+    samples.record()
     return {
         "resent": report.resent,
         "recovered": report.recovered,

@@ -35,7 +35,14 @@ from .common import (
     short_id,
     two_line_time,
 )
-from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
+from .filters import (
+    DeliveryStatusFilter,
+    DueFilter,
+    ErrorClassFilter,
+    EventStatusFilter,
+    EventTypeFilter,
+    QueueFilter,
+)
 from .inlines import AttemptInline, DeliveryInline
 
 # --- Events --------------------------------------------------------------------------------
@@ -218,7 +225,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "error_kind",
         "created",
     )
-    list_filter: ClassVar[tuple[Any, ...]] = (DeliveryStatusFilter, HandlerFilter, ErrorClassFilter)
+    list_filter: ClassVar[tuple[Any, ...]] = (
+        DeliveryStatusFilter,
+        HandlerFilter,
+        ErrorClassFilter,
+        QueueFilter,
+        DueFilter,
+    )
     list_select_related = ("event",)
     raw_id_fields = ("event", "route")
     search_fields = ("handler",)

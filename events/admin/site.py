@@ -1,5 +1,6 @@
-"""The shared admin site: Switchyard's branding, its models first and in working order, and
-the third-party admins trimmed to what Switchyard uses."""
+"""The shared admin site: Switchyard's branding, the dashboard on its home page
+(events.dashboard), its models first and in working order, and the third-party admins trimmed
+to what Switchyard uses."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 import django_celery_beat.admin  # noqa: F401
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import ClockedSchedule, PeriodicTask, SolarSchedule
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
-from .. import extensions
+from .. import dashboard, extensions
 
 # The events app's models in the order an operator works through them; others after these.
 MODEL_ORDER = (
@@ -93,6 +95,19 @@ def configure(site: admin.AdminSite) -> None:
         return in_working_order(by_name(request, app_label))
 
     site.get_app_list = get_app_list  # type: ignore[method-assign]
+
+    app_index = site.index
+
+    def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # The dashboard above the app list (templates/admin/index.html), for those who may
+        # see events.
+        extra = dict(extra_context or {})
+        if request.user.has_perm("events.view_event"):
+            extra["dashboard"] = dashboard.context(request)
+        response: TemplateResponse = app_index(request, extra)
+        return response
+
+    site.index = index  # type: ignore[method-assign]
 
     for model, model_admin in (
         (TaskResult, ReadOnlyTaskResultAdmin),

@@ -1,5 +1,6 @@
 """The pipeline's models, by concern: where events come from (sources), what happens to them
-(pipeline), the schedules that publish them, and the requests that were refused (requests).
+(pipeline), the schedules that publish them, the requests that were refused (requests), and
+the once-a-minute samples the dashboard draws (samples).
 
 Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
 An event's status is derived from its deliveries (see events.status).
@@ -17,6 +18,7 @@ from .pipeline import (
     Route,
 )
 from .requests import RejectedRequest
+from .samples import PipelineSample
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
 from .sources import ApiToken, Source
 
@@ -31,6 +33,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "OverlapPolicy",
+    "PipelineSample",
     "RejectedRequest",
     "Route",
     "Schedule",

@@ -10,11 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
 from celery import current_app
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -27,11 +23,9 @@ from agents_project.prometheus import (
 )
 
 from .. import conf, liveness
+from ..liveness import Check
 from ..metrics import WAITING, PipelineCollector
-from ..models import Delivery, Route
-from ..schedules.lock import lock_for
-
-Check = dict[str, Any]
+from ..models import Delivery
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -47,9 +41,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, Check] = {"database": _database()}
     checks["broker"] = _broker()
     if checks["database"]["ok"]:
-        checks["workers"] = _workers()
+        checks["workers"] = liveness.workers_check()
         checks["backlog"] = _backlog()
-    checks["beat"] = _beat()
+    checks["beat"] = liveness.beat_check()
     reasons = [f"{name}: {check['detail']}" for name, check in checks.items() if not check["ok"]]
     body = {"status": "unready" if reasons else "ok", "reasons": reasons, "checks": checks}
     return JsonResponse(body, status=503 if reasons else 200)
@@ -86,31 +80,6 @@ def _broker() -> Check:
     except Exception as exc:  # noqa: BLE001  (kombu raises each transport's own errors)
         return _failed(f"unreachable ({type(exc).__name__})")
     return _ok("answers")
-
-
-def _workers() -> Check:
-    wanted = set(Route.objects.filter(enabled=True).values_list("queue", flat=True))
-    wanted.add(str(conf.MAINTENANCE_QUEUE.get()))
-    try:
-        workers = liveness.live_workers()
-    except (redis.RedisError, OSError) as exc:
-        return _failed(f"worker heartbeats unreadable ({type(exc).__name__})")
-    consumed = {queue for queues in workers.values() for queue in queues}
-    missing = sorted(wanted - consumed)
-    if missing:
-        return _failed(f"no live worker consumes {', '.join(missing)}")
-    return _ok(f"{len(workers)} worker(s) consume {', '.join(sorted(wanted))}")
-
-
-def _beat() -> Check:
-    lock = lock_for(current_app.conf.broker_url or "", ttl=1.0, redis_url=str(settings.REDIS_URL))
-    if lock is None:
-        return _ok("not checked: the broker is neither Redis nor RabbitMQ (a single beat)")
-    try:
-        held = bool(lock.client.exists(lock.key))
-    except (redis.RedisError, OSError) as exc:
-        return _failed(f"the schedule lock is unreadable ({type(exc).__name__})")
-    return _ok("a beat holds the schedule lock") if held else _failed("no beat holds the lock")
 
 
 def _backlog() -> Check:

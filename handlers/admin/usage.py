@@ -19,10 +19,15 @@ from ..models import AgentUsage, Step, StepKind
 USAGE_DAYS = 14
 
 
+def first_day(days: int, now: datetime | None = None) -> datetime:
+    """Local midnight at the start of the first of the last ``days`` days (today included)."""
+    today = timezone.localtime(now or timezone.now()).date()
+    return timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), time()))
+
+
 def usage_rows(days: int = USAGE_DAYS, now: datetime | None = None) -> list[dict[str, Any]]:
     """One row per (day, handler), newest day first; days in the current time zone."""
-    now = timezone.localtime(now or timezone.now())
-    since = timezone.make_aware(datetime.combine(now.date() - timedelta(days=days - 1), time()))
+    since = first_day(days, now)
     rows = (
         Step.objects.filter(created_at__gte=since)
         .order_by()
@@ -39,6 +44,24 @@ def usage_rows(days: int = USAGE_DAYS, now: datetime | None = None) -> list[dict
             cost_usd=Sum("cost_usd"),
         )
         .order_by("-day", "handler")
+    )
+    return [dict(row) for row in rows]
+
+
+def llm_totals(days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Tokens (input + output) and cost of the LLM calls per (day, handler) over the last
+    ``days`` days, oldest first: what the dashboard draws (handlers.admin.dashboard), through
+    the partial index "step_llm_created"."""
+    rows = (
+        Step.objects.filter(kind=StepKind.LLM, created_at__gte=first_day(days, now))
+        .order_by()
+        .annotate(day=TruncDate("created_at"), handler=F("attempt__delivery__handler"))
+        .values("day", "handler")
+        .annotate(
+            tokens=Sum(F("input_tokens") + F("output_tokens")),
+            cost_usd=Sum("cost_usd"),
+        )
+        .order_by("day", "handler")
     )
     return [dict(row) for row in rows]
 
