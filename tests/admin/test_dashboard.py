@@ -113,9 +113,7 @@ def test_events_per_minute_are_stacked_by_status_and_each_part_links_to_its_even
     event(hmac_source, EventStatus.PROCESSED, now - timedelta(minutes=61))  # before the chart
 
     chart = str(board(admin_client)["per_minute"])
-    parts = {
-        m["title"]: (m["css"], html.unescape(m["href"])) for m in LINKED_RECT.finditer(chart)
-    }
+    parts = {m["title"]: (m["css"], html.unescape(m["href"])) for m in LINKED_RECT.finditer(chart)}
 
     next_minute = minute + timedelta(minutes=1)
     assert {title: css for title, (css, _) in parts.items()} == {
@@ -160,9 +158,7 @@ def test_a_load_takes_the_same_few_queries_however_many_rows(
         board(admin_client)
 
 
-def test_staff_who_may_not_view_events_get_the_app_list_only(
-    client: Client, events: None
-) -> None:
+def test_staff_who_may_not_view_events_get_the_app_list_only(client: Client, events: None) -> None:
     user = User.objects.create_user("clerk", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_source"))
     client.force_login(user)
@@ -175,9 +171,7 @@ def test_staff_who_may_not_view_events_get_the_app_list_only(
     assert "Sources" in response.content.decode()
 
 
-def test_the_agents_panel_needs_the_agent_usage_permission(
-    client: Client, events: None
-) -> None:
+def test_the_agents_panel_needs_the_agent_usage_permission(client: Client, events: None) -> None:
     user = User.objects.create_user("operator", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_event"))
     client.force_login(user)
