@@ -39,7 +39,6 @@ def context(request: HttpRequest, now: datetime | None = None) -> dict[str, Any]
     now = (now or timezone.now()).replace(microsecond=0)
     history = samples.since(now - DAY)
     durations = handler_durations(now)
-    queues, backlog_chart = backlog(now, history)
     panels = []
     for panel in extensions.dashboard_panels():
         panel_context = panel.context(request, now)
@@ -52,8 +51,7 @@ def context(request: HttpRequest, now: datetime | None = None) -> dict[str, Any]
         "windows": event_windows(now),
         "per_minute": events_per_minute(now),
         "dead": dead_letters(now, history),
-        "queues": queues,
-        "backlog_chart": backlog_chart,
+        "backlog": backlog(now, history),
         "durations": durations,
         "durations_chart": durations_chart(durations),
         "alive": alive(),

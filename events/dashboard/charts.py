@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-WIDTH = 600
+# The viewBox's size: a chart is drawn about as wide as it is shown, so its text stays legible.
+WIDTH = 500
+WIDE = 1000
 HEIGHT = 170
 LEFT = 44  # room for the y-axis labels
 BOTTOM = 18  # room for the x-axis labels
@@ -52,10 +54,12 @@ class Series:
 
 @dataclass(frozen=True)
 class Bar:
-    """A row of horizontal bars drawn over each other, the longest first (p95 behind p50)."""
+    """A row of horizontal bars drawn over each other, the longest first (p95 behind p50),
+    with ``text`` (the figures) after them."""
 
     label: str
     segments: tuple[Segment, ...]
+    text: str
     href: str = ""
 
 
@@ -74,11 +78,11 @@ def joined(parts: Sequence[SafeString]) -> SafeString:
     return format_html_join("", "{}", ((part,) for part in parts))
 
 
-def _svg(label: str, body: list[SafeString]) -> SafeString:
+def _svg(label: str, body: list[SafeString], width: int) -> SafeString:
     return format_html(
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
         "<title>{}</title>{}</svg>",
-        WIDTH,
+        width,
         HEIGHT,
         label,
         label,
@@ -90,14 +94,14 @@ def _linked(href: str, mark: SafeString) -> SafeString:
     return format_html('<a href="{}">{}</a>', href, mark) if href else mark
 
 
-def _y_axis(top: float, unit: str) -> list[SafeString]:
+def _y_axis(top: float, unit: str, width: int) -> list[SafeString]:
     """The frame's baseline and its top value."""
     base = HEIGHT - BOTTOM
     return [
         format_html(
-            '<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, base, WIDTH, base
+            '<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, base, width, base
         ),
-        format_html('<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, TOP, WIDTH, TOP),
+        format_html('<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, TOP, width, TOP),
         format_html(
             '<text class="tick" x="{}" y="{}" text-anchor="end">{}{}</text>',
             LEFT - 4,
@@ -109,21 +113,23 @@ def _y_axis(top: float, unit: str) -> list[SafeString]:
     ]
 
 
-def _x_labels(first: str, last: str) -> list[SafeString]:
+def _x_labels(first: str, last: str, width: int) -> list[SafeString]:
     y = HEIGHT - 4
     return [
         format_html('<text class="tick" x="{}" y="{}">{}</text>', LEFT, y, first),
-        format_html('<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>', WIDTH, y, last),
+        format_html('<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>', width, y, last),
     ]
 
 
-def columns(cols: Sequence[Column], *, label: str, unit: str = "") -> SafeString:
+def columns(
+    cols: Sequence[Column], *, label: str, unit: str = "", width: int = WIDTH
+) -> SafeString:
     """Stacked columns, one per entry of ``cols``, left to right."""
     top = max((sum(s.value for s in col.segments) for col in cols), default=0) or 1
     plot_h = HEIGHT - BOTTOM - TOP
-    step = (WIDTH - LEFT) / max(len(cols), 1)
-    width = max(step - 1, 1)
-    body = _y_axis(top, unit)
+    step = (width - LEFT) / max(len(cols), 1)
+    column_w = max(step - 1, 1)
+    body = _y_axis(top, unit, width)
     for n, col in enumerate(cols):
         x = LEFT + n * step
         base = float(HEIGHT - BOTTOM)
@@ -137,14 +143,14 @@ def columns(cols: Sequence[Column], *, label: str, unit: str = "") -> SafeString
                 segment.css,
                 f"{x:.1f}",
                 f"{base:.1f}",
-                f"{width:.1f}",
+                f"{column_w:.1f}",
                 f"{h:.1f}",
                 segment.title,
             )
             body.append(_linked(segment.href, rect))
     if cols:
-        body += _x_labels(cols[0].label, cols[-1].label)
-    return _svg(label, body)
+        body += _x_labels(cols[0].label, cols[-1].label, width)
+    return _svg(label, body, width)
 
 
 def lines(
@@ -156,6 +162,7 @@ def lines(
     first: str,
     last: str,
     unit: str = "",
+    width: int = WIDTH,
 ) -> SafeString:
     """Each series as a line from ``start`` to ``end``, broken where samples are missing."""
     values = [value for s in series for _, value in s.points]
@@ -164,11 +171,11 @@ def lines(
     plot_h = HEIGHT - BOTTOM - TOP
 
     def xy(moment: datetime, value: float) -> str:
-        x = LEFT + (moment - start).total_seconds() / span * (WIDTH - LEFT)
+        x = LEFT + (moment - start).total_seconds() / span * (width - LEFT)
         y = HEIGHT - BOTTOM - value / top * plot_h
         return f"{x:.1f},{y:.1f}"
 
-    body = _y_axis(top, unit)
+    body = _y_axis(top, unit, width)
     for s in series:
         runs: list[list[tuple[datetime, float]]] = []
         for point in s.points:
@@ -191,16 +198,18 @@ def lines(
                 )
         group = format_html("<g><title>{}</title>{}</g>", s.name, joined(marks))
         body.append(_linked(s.href, group))
-    body += _x_labels(first, last)
-    return _svg(label, body)
+    body += _x_labels(first, last, width)
+    return _svg(label, body, width)
 
 
-def bars(rows: Sequence[Bar], *, label: str, unit: str = "") -> SafeString:
-    """One row per entry: its label on the left, its segments as bars over each other."""
+def bars(rows: Sequence[Bar], *, label: str, width: int = WIDTH) -> SafeString:
+    """One row per entry: its label on the left, its segments as bars over each other, its
+    text on the right."""
     top = max((s.value for row in rows for s in row.segments), default=0) or 1
     row_h = 22
     height = max(len(rows), 1) * row_h + 4
-    left = 180
+    left = 150
+    text_w = 120
     body: list[SafeString] = []
     for n, row in enumerate(rows):
         y = 2 + n * row_h
@@ -213,7 +222,7 @@ def bars(rows: Sequence[Bar], *, label: str, unit: str = "") -> SafeString:
             )
         ]
         for segment in sorted(row.segments, key=lambda s: -s.value):
-            w = max(segment.value / top * (WIDTH - left - 90), 1)
+            w = max(segment.value / top * (width - left - text_w), 1)
             marks.append(
                 format_html(
                     '<rect class="{}" x="{}" y="{}" width="{}" height="16">'
@@ -225,15 +234,16 @@ def bars(rows: Sequence[Bar], *, label: str, unit: str = "") -> SafeString:
                     segment.title,
                 )
             )
-        text = " / ".join(number(s.value) + unit for s in row.segments)
         marks.append(
-            format_html('<text class="value" x="{}" y="{}">{}</text>', WIDTH - 84, y + 14, text)
+            format_html(
+                '<text class="value" x="{}" y="{}">{}</text>', width - text_w + 6, y + 14, row.text
+            )
         )
         body.append(_linked(row.href, format_html("<g>{}</g>", joined(marks))))
     return format_html(
         '<svg class="chart bars" viewBox="0 0 {} {}" role="img" aria-label="{}">'
         "<title>{}</title>{}</svg>",
-        WIDTH,
+        width,
         height,
         label,
         label,

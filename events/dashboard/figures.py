@@ -142,7 +142,7 @@ def events_per_minute(now: datetime) -> SafeString:
                 )
             )
         cols.append(charts.Column(clock(minute), tuple(segments)))
-    return charts.columns(cols, label="Events per minute by status, last hour")
+    return charts.columns(cols, label="Events per minute by status, last hour", width=charts.WIDE)
 
 
 # --- Handler durations ----------------------------------------------------------------------
@@ -200,16 +200,21 @@ def percentile(values: list[int], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def milliseconds(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
 def durations_chart(durations: list[Duration]) -> SafeString:
     rows = [
         charts.Bar(
             d.handler,
             (
-                charts.Segment(d.p50_ms, "p50", f"{d.handler}: p50 {d.p50_ms:.0f} ms"),
-                charts.Segment(d.p95_ms, "p95", f"{d.handler}: p95 {d.p95_ms:.0f} ms"),
+                charts.Segment(d.p50_ms, "p50", f"{d.handler}: p50 {milliseconds(d.p50_ms)}"),
+                charts.Segment(d.p95_ms, "p95", f"{d.handler}: p95 {milliseconds(d.p95_ms)}"),
             ),
+            f"{milliseconds(d.p50_ms)} / {milliseconds(d.p95_ms)}",
             changelist("delivery", handler=d.handler),
         )
         for d in durations
     ]
-    return charts.bars(rows, label="Handler duration p50 and p95, last hour", unit=" ms")
+    return charts.bars(rows, label="Handler duration p50 and p95, last hour")

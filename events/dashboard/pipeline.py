@@ -79,14 +79,21 @@ def backlog_link(queue: str) -> str:
     return changelist("delivery", queue=queue, waiting="due")
 
 
-def backlog(now: datetime, samples: list[PipelineSample]) -> tuple[list[QueueBacklog], SafeString]:
+@dataclass(frozen=True)
+class BacklogPanel:
+    queues: tuple[QueueBacklog, ...]  # the queues with a backlog now
+    chart: SafeString
+    legend: tuple[tuple[str, str], ...]  # (queue, CSS class) of each line in the chart
+
+
+def backlog(now: datetime, samples: list[PipelineSample]) -> BacklogPanel:
     """The backlog per queue now, and a line per queue over the last hour."""
     current = backlog_by_queue(now)
     start = now - HOUR
     recent = [s for s in samples if s.at >= start]
     queues = sorted(set(current) | {queue for s in recent for queue in s.backlog})
     colour = {queue: f"series-{n % SERIES_COLOURS}" for n, queue in enumerate(queues)}
-    rows = [
+    rows = tuple(
         QueueBacklog(
             queue,
             waiting.count,
@@ -95,7 +102,7 @@ def backlog(now: datetime, samples: list[PipelineSample]) -> tuple[list[QueueBac
             colour[queue],
         )
         for queue, waiting in sorted(current.items())
-    ]
+    )
     series = [
         charts.Series(
             queue,
@@ -116,7 +123,7 @@ def backlog(now: datetime, samples: list[PipelineSample]) -> tuple[list[QueueBac
         first=clock(start),
         last="now",
     )
-    return rows, chart
+    return BacklogPanel(rows, chart, tuple((queue, colour[queue]) for queue in queues))
 
 
 @dataclass(frozen=True)

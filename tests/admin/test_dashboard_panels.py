@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from events import liveness
 from events.dashboard.figures import handler_durations, percentile
-from events.dashboard.pipeline import QueueBacklog
+from events.dashboard.pipeline import BacklogPanel
 from events.models import (
     Attempt,
     Delivery,
@@ -137,13 +137,14 @@ def test_the_backlog_per_queue_links_to_its_due_deliveries(
     orphan = delivery(hmac_source, "test.gone", DeliveryStatus.PENDING, next_attempt_at=now)
     assert orphan.route is None  # counted in the default queue
 
-    dashboard = board(admin_client)
-    queues: list[QueueBacklog] = dashboard["queues"]
+    backlog: BacklogPanel = board(admin_client)["backlog"]
+    queues = backlog.queues
 
     assert [(q.queue, q.count) for q in queues] == [("chaos", 2), ("default", 2)]
     assert queues[0].waited_seconds >= 180
     assert [len(listed(admin_client, q.href)) for q in queues] == [2, 2]
-    assert "<title>chaos</title>" in str(dashboard["backlog_chart"])
+    assert "<title>chaos</title>" in str(backlog.chart)
+    assert backlog.legend == (("chaos", "series-0"), ("default", "series-1"))
 
 
 # --- Handler durations --------------------------------------------------------------------
