@@ -17,6 +17,8 @@ from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
 from .. import dashboard, extensions
+from ..models import Event
+from .common import has_model_permission
 
 # The events app's models in the order an operator works through them; others after these.
 MODEL_ORDER = (
@@ -102,7 +104,7 @@ def configure(site: admin.AdminSite) -> None:
         # The dashboard above the app list (templates/admin/index.html), for those who may
         # see events.
         extra = dict(extra_context or {})
-        if request.user.has_perm("events.view_event"):
+        if has_model_permission(request, Event, "view"):
             extra["dashboard"] = dashboard.context(request)
         response: TemplateResponse = app_index(request, extra)
         return response

@@ -16,10 +16,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from events.admin.common import has_model_permission
 from events.dashboard import charts
 from events.dashboard.figures import changelist
 from events.extensions import DashboardPanel
 
+from ..models import AgentUsage
 from .usage import first_day, llm_totals
 
 DASHBOARD_DAYS = 7
@@ -34,7 +36,7 @@ def deliveries_link(handler: str, day: date) -> str:
 
 
 def usage_context(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
-    if not request.user.has_perm("handlers.view_agentusage"):
+    if not has_model_permission(request, AgentUsage, "view"):
         return None
     first = timezone.localtime(first_day(DASHBOARD_DAYS, now)).date()
     days = [first + timedelta(days=n) for n in range(DASHBOARD_DAYS)]
