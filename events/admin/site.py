@@ -100,14 +100,15 @@ def configure(site: admin.AdminSite) -> None:
 
     app_index = site.index
 
-    def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+    def index(
+        request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> TemplateResponse:
         # The dashboard above the app list (templates/admin/index.html), for those who may
         # see events.
         extra = dict(extra_context or {})
         if has_model_permission(request, Event, "view"):
             extra["dashboard"] = dashboard.context(request)
-        response: TemplateResponse = app_index(request, extra)
-        return response
+        return app_index(request, extra)
 
     site.index = index  # type: ignore[method-assign]
 

@@ -26,7 +26,7 @@ SERIES_COLOURS = 8
 
 
 @dataclass(frozen=True)
-class Count:
+class HandlerCount:
     label: str
     count: int
     href: str
@@ -36,7 +36,7 @@ class Count:
 class DeadLetters:
     total: int
     href: str
-    by_handler: tuple[Count, ...]
+    by_handler: tuple[HandlerCount, ...]
     chart: SafeString
 
 
@@ -59,7 +59,7 @@ def dead_letters(now: datetime, samples: list[PipelineSample]) -> DeadLetters:
         total,
         href,
         tuple(
-            Count(handler, n, changelist("deadletter", handler=handler))
+            HandlerCount(handler, n, changelist("deadletter", handler=handler))
             for handler, n in busiest[:TOP_DEAD_HANDLERS]
         ),
         chart,
