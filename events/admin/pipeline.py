@@ -37,6 +37,7 @@ from .common import (
 )
 from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
 from .inlines import AttemptInline, DeliveryInline
+from .search import DELIVERY_HELP, EVENT_HELP, search_deliveries, search_events
 
 # --- Events --------------------------------------------------------------------------------
 
@@ -79,9 +80,7 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
-    search_help_text = (
-        "Event id (full, or its first 8 or more characters), external id (exact) or type (prefix)."
-    )
+    search_help_text = EVENT_HELP
     date_hierarchy = "received_at"
     ordering = ("-received_at",)
     inlines = (DeliveryInline,)
@@ -123,16 +122,7 @@ class EventAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        event_id = parse_uuid(term)
-        if event_id is not None:
-            # Senders' ids are often UUIDs too.
-            return queryset.filter(Q(id=event_id) | Q(external_id=term)), False
-        condition = Q(external_id=term) | Q(type__startswith=term)
-        prefix = id_prefix_q("id", term)
-        if prefix is not None:
-            # The short id the lists show.
-            condition |= prefix
-        return queryset.filter(condition), False
+        return search_events(queryset, term), False
 
     def get_urls(self) -> list[URLPattern]:
         requeue_url = path(
@@ -222,9 +212,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("event",)
     raw_id_fields = ("event", "route")
     search_fields = ("handler",)
-    search_help_text = (
-        "Delivery id, event id (full, or its first 8 or more characters) or handler (prefix)."
-    )
+    search_help_text = DELIVERY_HELP
     ordering = ("-created_at",)
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
@@ -301,16 +289,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        event_id = parse_uuid(term)
-        if event_id is not None:
-            return queryset.filter(event_id=event_id), False
-        condition = Q(handler__startswith=term)
-        if term.isascii() and term.isdigit() and len(term) <= 18:
-            condition |= Q(id=int(term))
-        prefix = id_prefix_q("event_id", term)
-        if prefix is not None:
-            condition |= prefix
-        return queryset.filter(condition), False
+        return search_deliveries(queryset, term), False
 
     def requeue_tool(self, request: HttpRequest, object_id: str) -> dict[str, str] | None:
         if not (object_id.isascii() and object_id.isdigit()):
