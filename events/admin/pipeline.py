@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -26,7 +26,6 @@ from .common import (
     breakable,
     event_cell,
     has_model_permission,
-    id_prefix_q,
     next_attempt,
     parse_uuid,
     pretty_json,
@@ -35,7 +34,13 @@ from .common import (
     short_id,
     two_line_time,
 )
-from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
+from .filters import (
+    DeliveryStatusFilter,
+    ErrorClassFilter,
+    EventStatusFilter,
+    EventTypeFilter,
+    TimeRangeFilter,
+)
 from .inlines import AttemptInline, DeliveryInline
 from .search import DELIVERY_HELP, EVENT_HELP, search_deliveries, search_events
 
@@ -76,7 +81,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("short_id", "type", "source", "status", "received_at", "delivery_count")
-    list_filter = (EventStatusFilter, "source", EventTypeFilter)
+    list_filter = (EventStatusFilter, "source", EventTypeFilter, ("received_at", TimeRangeFilter))
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
@@ -208,7 +213,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "error_kind",
         "created",
     )
-    list_filter: ClassVar[tuple[Any, ...]] = (DeliveryStatusFilter, HandlerFilter, ErrorClassFilter)
+    list_filter: ClassVar[tuple[Any, ...]] = (
+        DeliveryStatusFilter,
+        HandlerFilter,
+        ErrorClassFilter,
+        ("created_at", TimeRangeFilter),
+        ("finished_at", TimeRangeFilter),
+    )
     list_select_related = ("event",)
     raw_id_fields = ("event", "route")
     search_fields = ("handler",)
