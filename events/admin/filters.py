@@ -159,7 +159,7 @@ class TimeRangeFilter(admin.FieldListFilter):
             text = f"the {side} time {value[:40]!r}: not a date and time such as 2025-03-01 12:00"
         messages.warning(request, f"The {self.title} filter ignored {text}.")
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.from_param, self.to_param, self.last_param]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -169,14 +169,14 @@ class TimeRangeFilter(admin.FieldListFilter):
             queryset = queryset.filter(**{f"{self.field_path}__lt": self.end})
         return queryset
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
         # The form's hidden inputs: the list's other filters, search and ordering.
-        own = set(self.expected_parameters())
+        own = [self.from_param, self.to_param, self.last_param]
         self.hidden = [(k, str(v)) for k, v in changelist.params.items() if k not in own]
         last = self.param(self.last_param)
         yield {
             "selected": not (last or self.param(self.from_param) or self.param(self.to_param)),
-            "query_string": changelist.get_query_string(remove=list(own)),
+            "query_string": changelist.get_query_string(remove=own),
             "display": "Any time",
         }
         for value, (label, _) in QUICK_RANGES.items():
