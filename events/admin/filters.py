@@ -4,7 +4,7 @@ time-range filter every list of records uses, handlers' admins included."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -87,6 +87,11 @@ def parse_moment(value: str) -> datetime:
         moment = datetime.combine(day, time())
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
+    try:
+        # What the database adapter will do; the first hours of year 1 east of UTC overflow.
+        moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"out of range: {value!r}") from exc
     return moment
 
 

@@ -147,6 +147,11 @@ def test_quick_choice_reaches_back_from_now(admin_client: Client, timed: dict[st
             "time such as 2025-03-01 12:00.",
         ),
         (
+            "received_at__from=0001-01-01T00:00%2B05:00",
+            "The received at filter ignored the from time '0001-01-01T00:00+05:00': not a date "
+            "and time such as 2025-03-01 12:00.",
+        ),
+        (
             "received_at__last=forever",
             "The received at filter ignored a period of 'forever': choose one of the listed ones.",
         ),
