@@ -65,7 +65,9 @@ def search_deliveries(queryset: QuerySet[Delivery], term: str) -> QuerySet[Deliv
         return queryset.filter(event_id=event_id)
     # Looked up first, so the OR below stays a set of indexed lookups on one table.
     by_external_id = list(
-        Event.objects.filter(external_id=term).values_list("id", flat=True)[:MAX_EXTERNAL_MATCHES]
+        Event.objects.filter(external_id=term)
+        .order_by()
+        .values_list("id", flat=True)[:MAX_EXTERNAL_MATCHES]
     )
     condition = Q(event_id__in=by_external_id)
     if term.isascii() and term.isdigit() and len(term) <= 18:
