@@ -22,7 +22,7 @@ from .common import (
     truncated_with_title,
     two_line_time,
 )
-from .filters import ErrorClassFilter
+from .filters import ErrorClassFilter, TimeRangeFilter
 from .pipeline import DeliveryAdmin
 
 
@@ -44,7 +44,12 @@ class DeadLetterAdmin(DeliveryAdmin):
         "finished",
     )
     list_display_links = None
-    list_filter = (HandlerFilter, DeadErrorClassFilter, causes.CauseFilter)
+    list_filter = (
+        HandlerFilter,
+        DeadErrorClassFilter,
+        causes.CauseFilter,
+        ("finished_at", TimeRangeFilter),
+    )
     # With a "By cause" link (events/admin/causes.py).
     change_list_template = "admin/events/deadletter/change_list.html"
     ordering = ("-finished_at",)

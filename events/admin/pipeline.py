@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -26,7 +26,6 @@ from .common import (
     breakable,
     event_cell,
     has_model_permission,
-    id_prefix_q,
     next_attempt,
     parse_uuid,
     pretty_json,
@@ -42,8 +41,10 @@ from .filters import (
     EventStatusFilter,
     EventTypeFilter,
     QueueFilter,
+    TimeRangeFilter,
 )
 from .inlines import AttemptInline, DeliveryInline
+from .search import DELIVERY_HELP, EVENT_HELP, search_deliveries, search_events
 
 # --- Events --------------------------------------------------------------------------------
 
@@ -82,13 +83,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("short_id", "type", "source", "status", "received_at", "delivery_count")
-    list_filter = (EventStatusFilter, "source", EventTypeFilter)
+    list_filter = (EventStatusFilter, "source", EventTypeFilter, ("received_at", TimeRangeFilter))
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
-    search_help_text = (
-        "Event id (full, or its first 8 or more characters), external id (exact) or type (prefix)."
-    )
+    search_help_text = EVENT_HELP
     date_hierarchy = "received_at"
     ordering = ("-received_at",)
     inlines = (DeliveryInline,)
@@ -130,16 +129,7 @@ class EventAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        event_id = parse_uuid(term)
-        if event_id is not None:
-            # Senders' ids are often UUIDs too.
-            return queryset.filter(Q(id=event_id) | Q(external_id=term)), False
-        condition = Q(external_id=term) | Q(type__startswith=term)
-        prefix = id_prefix_q("id", term)
-        if prefix is not None:
-            # The short id the lists show.
-            condition |= prefix
-        return queryset.filter(condition), False
+        return search_events(queryset, term), False
 
     def get_urls(self) -> list[URLPattern]:
         requeue_url = path(
@@ -231,13 +221,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
         ErrorClassFilter,
         QueueFilter,
         DueFilter,
+        ("created_at", TimeRangeFilter),
+        ("finished_at", TimeRangeFilter),
     )
     list_select_related = ("event",)
     raw_id_fields = ("event", "route")
     search_fields = ("handler",)
-    search_help_text = (
-        "Delivery id, event id (full, or its first 8 or more characters) or handler (prefix)."
-    )
+    search_help_text = DELIVERY_HELP
     ordering = ("-created_at",)
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
@@ -314,16 +304,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        event_id = parse_uuid(term)
-        if event_id is not None:
-            return queryset.filter(event_id=event_id), False
-        condition = Q(handler__startswith=term)
-        if term.isascii() and term.isdigit() and len(term) <= 18:
-            condition |= Q(id=int(term))
-        prefix = id_prefix_q("event_id", term)
-        if prefix is not None:
-            condition |= prefix
-        return queryset.filter(condition), False
+        return search_deliveries(queryset, term), False
 
     def requeue_tool(self, request: HttpRequest, object_id: str) -> dict[str, str] | None:
         if not (object_id.isascii() and object_id.isdigit()):

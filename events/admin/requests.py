@@ -8,13 +8,14 @@ from django.utils.safestring import SafeString
 
 from ..models import RejectedRequest
 from .common import pretty_json, truncated_with_title, two_line_time
+from .filters import TimeRangeFilter
 from .pipeline import ReadOnlyAdmin
 
 
 @admin.register(RejectedRequest)
 class RejectedRequestAdmin(ReadOnlyAdmin):
     list_display = ("received", "status", "endpoint", "slug", "short_reason", "client")
-    list_filter = ("status", "endpoint", "source")
+    list_filter = ("status", "endpoint", "source", ("received_at", TimeRangeFilter))
     search_fields = ("slug", "reason")
     ordering = ("-received_at", "-id")
     fields = (

@@ -30,6 +30,7 @@ from ..schedules import DUE_HEADER, SCHEDULE_TASK, SENT_HEADER, event_type
 from ..schedules.tasks import run_schedule
 from ..schedules.ticks import schedules_source_as_routed
 from .common import ChoicesFilter, ValuesFilter, admin_link, event_cell, two_line_time
+from .filters import TimeRangeFilter
 from .schedule_forms import ScheduleForm
 
 RECENT_TICKS = 10
@@ -313,7 +314,7 @@ class ScheduleTickAdmin(admin.ModelAdmin):
         "event_link",
         "detail",
     )
-    list_filter = (TickStatusFilter, TickScheduleFilter)
+    list_filter = (TickStatusFilter, TickScheduleFilter, ("due_at", TimeRangeFilter))
     search_fields = ("name", "key")
     list_select_related = ("event", "schedule")
     show_full_result_count = False

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0013_rejected_requests"),
+        ("events", "0015_search"),
     ]
 
     operations = [

@@ -61,6 +61,8 @@ class Event(models.Model):
             models.Index(fields=["type", "-received_at"], name="event_type_recv"),
             # The admin's search by external id, across sources.
             models.Index(fields=["external_id"], name="event_extid"),
+            # Its text search (events.admin.search) has pg_trgm indexes on PostgreSQL, made by
+            # migration 0015_search and not declared here: SQLite has no GIN.
         ]
 
     def __str__(self) -> str:
@@ -222,6 +224,7 @@ class Delivery(models.Model):
                 condition=Q(status="dead_lettered"),
             ),
             models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
+            # The admin's text search: pg_trgm indexes on PostgreSQL (migration 0015_search).
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,7 @@ from events.admin.common import (
     pretty_json,
     two_line_time,
 )
+from events.admin.filters import TimeRangeFilter
 from events.models import EventStatus
 from events.redaction import sanitiser_for
 
@@ -31,7 +32,7 @@ from ..models import Approval, ApprovalStatus
 @admin.register(Approval)
 class ApprovalAdmin(admin.ModelAdmin):
     list_display = ("id", "requested", "agent", "tool", "state", "event", "decided")
-    list_filter = ("status", "agent", "tool")
+    list_filter = ("status", "agent", "tool", ("created_at", TimeRangeFilter))
     search_fields = ("agent", "tool", "decided_by")
     ordering = ("-created_at", "-id")
     actions = ("approve_selected", "reject_selected")

@@ -1,18 +1,21 @@
 """Agent usage: per handler per day, the deliveries that ran an agent, their LLM calls, tokens
-and cost, over the last ``USAGE_DAYS`` days. One read-only page, no rows to open."""
+and cost, over the last ``USAGE_DAYS`` days or a from/to range the operator picks. One
+read-only page, no rows to open."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+
+from events.admin.filters import INPUT_FORMAT, parse_moment
 
 from ..models import AgentUsage, Step, StepKind
 
@@ -25,12 +28,23 @@ def first_day(days: int, now: datetime | None = None) -> datetime:
     return timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), time()))
 
 
-def usage_rows(days: int = USAGE_DAYS, now: datetime | None = None) -> list[dict[str, Any]]:
-    """One row per (day, handler), newest day first; days in the current time zone."""
-    since = first_day(days, now)
+def usage_rows(
+    days: int = USAGE_DAYS,
+    now: datetime | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (day, handler), newest day first; days in the current time zone. Steps
+    from ``since`` (default: the start of the day ``days - 1`` days ago) to ``until`` (not
+    included; default: no end)."""
+    if since is None:
+        since = first_day(days, now)
+    steps = Step.objects.filter(created_at__gte=since)
+    if until is not None:
+        steps = steps.filter(created_at__lt=until)
     rows = (
-        Step.objects.filter(created_at__gte=since)
-        .order_by()
+        steps.order_by()
         .annotate(day=TruncDate("created_at"), handler=F("attempt__delivery__handler"))
         .values("day", "handler")
         .annotate(
@@ -82,12 +96,40 @@ class AgentUsageAdmin(admin.ModelAdmin):
     ) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        since, until = (self.moment(request, side) for side in ("from", "to"))
+        if since is None and until is None:
+            title = f"Agent usage, last {USAGE_DAYS} days"
+        else:
+            title = "Agent usage" + "".join(
+                f", {side} {timezone.localtime(moment):%Y-%m-%d %H:%M}"
+                for side, moment in (("from", since), ("to", until))
+                if moment is not None
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Agent usage, last {USAGE_DAYS} days",
-            "rows": usage_rows(),
+            "title": title,
+            "rows": usage_rows(since=since, until=until),
             "days": USAGE_DAYS,
+            "ranged": since is not None or until is not None,
+            "from_value": "" if since is None else f"{timezone.localtime(since):{INPUT_FORMAT}}",
+            "to_value": "" if until is None else f"{timezone.localtime(until):{INPUT_FORMAT}}",
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/handlers/agentusage/usage.html", context)
+
+    def moment(self, request: HttpRequest, side: str) -> datetime | None:
+        """The page's ``created_at__from`` or ``__to``, the names the lists' time-range filter
+        uses; a value that is not a time is ignored with a warning."""
+        value = request.GET.get(f"created_at__{side}", "").strip()
+        if not value:
+            return None
+        try:
+            return parse_moment(value)
+        except ValueError:
+            messages.warning(
+                request,
+                f"Ignored the {side} time {value[:40]!r}: not a date and time such as "
+                "2025-03-01 12:00.",
+            )
+            return None

@@ -31,6 +31,7 @@ def pages(routes: None, settings: Any) -> list[str]:
     return [
         reverse("admin:index"),
         reverse("admin:events_event_changelist"),
+        reverse("admin:events_event_changelist") + "?q=ord&received_at__last=24h",
         reverse("admin:events_event_change", args=[data["cancelled"].pk]),
         reverse("admin:events_delivery_change", args=[data["dead_old"].pk]),
         reverse("admin:events_deadletter_changelist"),
@@ -40,6 +41,7 @@ def pages(routes: None, settings: Any) -> list[str]:
         reverse("admin:events_source_add"),
         reverse("admin:events_apitoken_add"),
         reverse("admin:events_schedule_changelist"),
+        reverse("admin:handlers_agentusage_changelist"),
     ]
 
 
