@@ -37,6 +37,7 @@ from .common import (
 )
 from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
 from .inlines import AttemptInline, DeliveryInline
+from .replay_fields import ReplayFilter, replay_copies, replayed_from
 
 # --- Events --------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("short_id", "type", "source", "status", "received_at", "delivery_count")
-    list_filter = (EventStatusFilter, "source", EventTypeFilter)
+    list_filter = (EventStatusFilter, "source", EventTypeFilter, ReplayFilter)
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
@@ -89,6 +90,7 @@ class EventAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": ("id", "type", "source", "status", "received_at", "status_changed_at")}),
         ("Identity", {"fields": ("external_id", "partition_key", "schema_version", "emitted_by")}),
+        ("Replays", {"fields": ("replayed_from", "replay_copies")}),
         ("Payload", {"fields": ("payload_json",)}),
     )
     readonly_fields = (
@@ -102,6 +104,8 @@ class EventAdmin(ReadOnlyAdmin):
         "partition_key",
         "schema_version",
         "emitted_by",
+        "replayed_from",
+        "replay_copies",
         "payload_json",
     )
 
@@ -178,6 +182,14 @@ class EventAdmin(ReadOnlyAdmin):
     @admin.display(description="payload")
     def payload_json(self, obj: Event) -> SafeString:
         return pretty_json(obj.payload)
+
+    @admin.display(description="replayed from")
+    def replayed_from(self, obj: Event) -> str | SafeString:
+        return replayed_from(obj)
+
+    @admin.display(description="its replays")
+    def replay_copies(self, obj: Event) -> str | SafeString:
+        return replay_copies(obj)
 
     @admin.action(description="Requeue their dead-lettered deliveries", permissions=["requeue"])
     def requeue_dead_letters(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:

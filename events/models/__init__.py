@@ -16,6 +16,7 @@ from .pipeline import (
     EventStatus,
     Route,
 )
+from .replays import Replay, ReplayStatus
 from .requests import RejectedRequest
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
 from .sources import ApiToken, Source
@@ -32,6 +33,8 @@ __all__ = [
     "EventStatus",
     "OverlapPolicy",
     "RejectedRequest",
+    "Replay",
+    "ReplayStatus",
     "Route",
     "Schedule",
     "SchedulePolicy",

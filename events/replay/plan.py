@@ -1,0 +1,137 @@
+"""Which stored events a replay takes, and its dry run: how many deliveries today's routes
+would make of them, per handler, and what the agents among those handlers may spend."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from .. import extensions
+from ..models import Event, EventStatus
+from ..routing import matching_routes
+
+# Events read per query while planning or running.
+CHUNK = 500
+
+
+class FilterError(ValueError):
+    """Filters that choose nothing sensible. The message says which and why."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Empty fields match anything. ``type`` ending in ``*`` is a prefix (``github.*``)."""
+
+    source: str = ""
+    type: str = ""
+    status: str = ""
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+    def check(self) -> None:
+        if self.status and self.status not in EventStatus.values:
+            raise FilterError(
+                f"status {self.status!r} is not one of {', '.join(EventStatus.values)}"
+            )
+        if "*" in self.type.rstrip("*") or self.type.strip() != self.type:
+            raise FilterError("type must be a type, or a prefix ending in * (github.*)")
+        for bound in (self.received_from, self.received_to):
+            if bound is not None and bound.tzinfo is None:
+                raise FilterError("from and to need a time zone")
+        if self.received_from and self.received_to and self.received_from >= self.received_to:
+            raise FilterError("from must be before to")
+
+    def describe(self) -> str:
+        parts = [
+            f"source {self.source}" if self.source else "",
+            f"type {self.type}" if self.type else "",
+            f"status {self.status}" if self.status else "",
+            f"from {self.received_from:%Y-%m-%d %H:%M:%S %Z}" if self.received_from else "",
+            f"to {self.received_to:%Y-%m-%d %H:%M:%S %Z}" if self.received_to else "",
+        ]
+        return ", ".join(part for part in parts if part) or "every event"
+
+
+def chosen(filters: Filters) -> QuerySet[Event]:
+    """The events ``filters`` choose, oldest first. Copies made by earlier replays are never
+    chosen: replaying an original again makes a fresh copy of it, and a copy of a copy would
+    run the same event twice over."""
+    events = Event.objects.filter(replay_of__isnull=True)
+    if filters.source:
+        events = events.filter(source__slug=filters.source)
+    if filters.type.endswith("*"):
+        events = events.filter(type__startswith=filters.type.rstrip("*"))
+    elif filters.type:
+        events = events.filter(type=filters.type)
+    if filters.status:
+        events = events.filter(status=filters.status)
+    if filters.received_from is not None:
+        events = events.filter(received_at__gte=filters.received_from)
+    if filters.received_to is not None:
+        events = events.filter(received_at__lt=filters.received_to)
+    return events.order_by("received_at", "id")
+
+
+@dataclass(frozen=True)
+class AgentEstimate:
+    handler: str
+    deliveries: int
+    cost: extensions.RunCost | None  # None: the agent has no recent runs
+
+    @property
+    def tokens(self) -> int | None:
+        return None if self.cost is None else self.cost.tokens * self.deliveries
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return None if self.cost is None else self.cost.cost_usd * self.deliveries
+
+
+@dataclass(frozen=True)
+class Plan:
+    events: int
+    deliveries: dict[str, int]  # per handler, from today's enabled routes
+    agents: list[AgentEstimate] = field(default_factory=list)
+
+    @property
+    def total_deliveries(self) -> int:
+        return sum(self.deliveries.values())
+
+    @property
+    def estimated_tokens(self) -> int | None:
+        """The agents' tokens, summed over those with recent runs; None if none has any."""
+        known = [agent.tokens for agent in self.agents if agent.tokens is not None]
+        return sum(known) if known else None
+
+    @property
+    def estimated_cost_usd(self) -> Decimal | None:
+        known = [agent.cost_usd for agent in self.agents if agent.cost_usd is not None]
+        return sum(known, Decimal(0)) if known else None
+
+    @property
+    def without_recent_runs(self) -> list[str]:
+        return [agent.handler for agent in self.agents if agent.cost is None]
+
+
+def dry_run(filters: Filters) -> Plan:
+    """Count the events ``filters`` choose and the deliveries each would get from the routes
+    enabled now (events.routing.matching_routes, as publish() will), then estimate the agents'
+    tokens and cost from their recent runs (events.extensions.run_costs)."""
+    filters.check()
+    events = 0
+    deliveries: Counter[str] = Counter()
+    rows = chosen(filters).select_related("source")
+    for event in rows.iterator(chunk_size=CHUNK):
+        events += 1
+        for route in matching_routes(event.type, event.payload, source=event.source, cached=True):
+            deliveries[route.handler] += 1
+    costs = extensions.run_costs(sorted(deliveries))
+    agents = [
+        AgentEstimate(handler=name, deliveries=deliveries[name], cost=costs[name])
+        for name in sorted(costs)
+    ]
+    return Plan(events=events, deliveries=dict(sorted(deliveries.items())), agents=agents)
