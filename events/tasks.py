@@ -13,7 +13,7 @@ from . import request_log
 from .delivery import execute
 from .dispatch import send_delivery
 from .recovery import sweep as sweep_deliveries
-from .replay.run import REPLAY_TASK, run_started
+from .replay.runner import REPLAY_TASK, run_started
 from .schedules.tasks import run_schedule  # noqa: F401  (registers events.schedule)
 
 log = logging.getLogger("switchyard.pipeline")

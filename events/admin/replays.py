@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString
 from .. import conf
 from ..models import EventStatus, Replay, ReplayStatus, Source
 from ..replay import FilterError, Filters, dry_run, record, start
-from ..replay.run import enqueue, filters_of
+from ..replay.runner import enqueue, filters_of
 from .common import two_line_time
 from .pipeline import ReadOnlyAdmin
 from .replay_fields import copies_url, estimate_text, figure_rows, figures_table

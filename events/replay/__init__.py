@@ -1,5 +1,5 @@
 """Replay: stored events chosen by source, type, status and time, published again as new
-events (events.replay.run) after a dry run that counts them, their deliveries and the agents'
+events (events.replay.runner) after a dry run that counts them, their deliveries and the agents'
 likely tokens and cost (events.replay.plan). Entry points: the admin's "Replay events" page
 (events/admin/replays.py) and ``manage.py replay_events``.
 
@@ -7,7 +7,7 @@ Not to be confused with events.replays: a webhook sent again by an attacker or a
 """
 
 from .plan import FilterError, Filters, Plan, chosen, dry_run
-from .run import external_id, record, run, start
+from .runner import external_id, record, run, start
 
 __all__ = [
     "FilterError",

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from events import conf
 from events.models import Replay, ReplayStatus
 from events.replay import FilterError, Filters, Plan, dry_run, record, run, start
-from events.replay.run import BATCH, filters_of
+from events.replay.runner import BATCH, filters_of
 
 
 def moment(value: str, option: str) -> datetime:
