@@ -136,7 +136,7 @@ class ReplayAdmin(ReadOnlyAdmin):
         """The form (GET); its dry run (POST) records a planned replay and shows it."""
         if not self.has_replay_permission(request):
             raise PermissionDenied
-        form = ReplayForm(request.POST or None)
+        form = ReplayForm(request.POST if request.method == "POST" else None)
         if request.method != "POST" or not form.is_valid():
             return self.page(request, "new.html", "Replay events", form=form)
         filters = form.filters()
@@ -153,7 +153,7 @@ class ReplayAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{replay} is {replay.status} already.", messages.WARNING)
             return HttpResponseRedirect(reverse("admin:events_replay_change", args=[pk]))
         above = replay.planned_events > int(conf.REPLAY_CONFIRM_ABOVE.get())
-        form = ConfirmForm(request.POST or None)
+        form = ConfirmForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             if above and not form.cleaned_data["confirm"]:
                 form.add_error("confirm", f"Tick this to replay {replay.planned_events} events.")
