@@ -1,0 +1,65 @@
+"""What a replay chooses and estimates, and its claim: the filters, the agents' recent runs
+(older ones and tool calls left out), and a planned replay started once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from events.models import Event, EventStatus, Replay
+from events.replay import Filters, chosen, dry_run, record, start
+from handlers.models import Step
+from handlers.run_costs import RECENT_DAYS, recent_run_costs
+
+from .conftest import T0, agent_run
+
+pytestmark = pytest.mark.django_db
+
+
+def names(filters: Filters) -> list[str]:
+    return [event.external_id for event in chosen(filters)]
+
+
+def test_filters_choose_by_source_type_or_prefix_status_and_time(
+    originals: dict[str, Event],
+) -> None:
+    assert names(Filters(source="crm")) == ["orig-1", "orig-2", "orig-3", "orig-4"]
+    assert names(Filters(source="past")) == ["run-1", "run-2"]
+    assert names(Filters(type="agentrun.question")) == ["orig-3"]
+    assert names(Filters(type="agentrun.*")) == ["orig-3", "orig-4"]
+    assert names(Filters(status=EventStatus.DEAD_LETTERED)) == ["orig-2"]
+    # from is inclusive, to exclusive
+    window = Filters(received_from=T0 + timedelta(minutes=2), received_to=T0 + timedelta(minutes=4))
+    assert names(window) == ["orig-2", "orig-3"]
+
+
+def test_a_planned_replay_is_started_once(originals: dict[str, Event]) -> None:
+    filters = Filters(source="crm")
+    replay = record(filters, dry_run(filters), by="someone")
+
+    assert start(replay.pk) is True
+    assert start(replay.pk) is False
+    # a replay left running by a killed process is started again only when resumed
+    assert start(replay.pk, resume=True) is True
+    assert Replay.objects.get().status == "running"
+
+
+def test_agent_averages_leave_out_old_runs_and_answer_only_for_agents(
+    originals: dict[str, Event],
+) -> None:
+    # given: a run older than the window, ten times dearer
+    agent_run(3, "test.http_agent", (1000, 200), "0.0100")
+    Step.objects.filter(attempt__delivery__event__external_id="run-3").update(
+        created_at=timezone.now() - timedelta(days=RECENT_DAYS, minutes=1)
+    )
+
+    costs = recent_run_costs(["test.http_agent", "test.refund_agent", "test.rebook"])
+
+    # then: test.rebook is no agent, test.refund_agent an agent without runs
+    assert set(costs) == {"test.http_agent", "test.refund_agent"}
+    http_agent = costs["test.http_agent"]
+    assert http_agent is not None
+    assert (http_agent.runs, http_agent.tokens, str(http_agent.cost_usd)) == (2, 460, "0.004000")
+    assert costs["test.refund_agent"] is None
