@@ -25,7 +25,6 @@ from .common import two_line_time
 from .pipeline import ReadOnlyAdmin
 from .replay_fields import copies_url, estimate_text, figure_rows, figures_table
 
-PERMISSION = "events.replay_events"
 TIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"})
 
 
@@ -105,7 +104,8 @@ class ReplayAdmin(ReadOnlyAdmin):
         return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(PERMISSION)
+        # The custom permission on Replay (its Meta), "Can replay events".
+        return request.user.has_perm(f"{self.opts.app_label}.replay_events")
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
