@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..models import Delivery, Event, Replay, ReplayStatus
-from ..publish import publish
+from ..publish import PublishError, publish
 from .plan import CHUNK, Filters, Plan, chosen
 
 log = logging.getLogger("switchyard.pipeline")
@@ -56,7 +56,7 @@ def record(filters: Filters, plan: Plan, *, by: str) -> Replay:
         type=filters.type,
         status_filter=filters.status,
         received_from=filters.received_from,
-        received_to=filters.received_to or now,
+        received_to=filters.received_to or plan.as_of,
         planned_events=plan.events,
         planned_deliveries=plan.deliveries,
         agent_averages={
@@ -93,6 +93,19 @@ def count(replay: Replay) -> Replay:
     return replay
 
 
+def copy(replay: Replay, original: Event) -> None:
+    publish(
+        source=original.source,
+        type=original.type,
+        payload=original.payload,
+        external_id=external_id(replay, original),
+        partition_key=original.partition_key or None,
+        schema_version=original.schema_version,
+        replay_of=original,
+        replay=replay,
+    )
+
+
 def run(
     replay: Replay,
     *,
@@ -106,6 +119,7 @@ def run(
         raise ValueError("batch must be at least 1")
     events = chosen(filters_of(replay)).select_related("source")
     after: Q | None = None
+    refused: list[str] = []
     try:
         while True:
             page = events if after is None else events.filter(after)
@@ -114,16 +128,14 @@ def run(
                 break
             with transaction.atomic():
                 for original in originals:
-                    publish(
-                        source=original.source,
-                        type=original.type,
-                        payload=original.payload,
-                        external_id=external_id(replay, original),
-                        partition_key=original.partition_key or None,
-                        schema_version=original.schema_version,
-                        replay_of=original,
-                        replay=replay,
-                    )
+                    try:
+                        copy(replay, original)
+                    except PublishError as error:
+                        # Stored before today's checks: skipped, not retried for ever.
+                        log.warning(
+                            "replay %s: event %s refused: %s", replay.pk, original.pk, error
+                        )
+                        refused.append(f"{original.pk}: {error}")
             last = originals[-1]
             # Keyset pagination on (received_at, id), the order chosen() gives.
             after = Q(received_at__gt=last.received_at) | Q(
@@ -140,8 +152,11 @@ def run(
         log.exception("replay %s failed", replay.pk)
         raise
     now = timezone.now()
-    Replay.objects.filter(id=replay.pk).update(status=ReplayStatus.DONE, finished_at=now)
-    replay.status, replay.finished_at = ReplayStatus.DONE, now
+    note = f"{len(refused)} events not copied; the first: {refused[0]}" if refused else ""
+    Replay.objects.filter(id=replay.pk).update(
+        status=ReplayStatus.DONE, finished_at=now, error=note[:2000]
+    )
+    replay.status, replay.finished_at, replay.error = ReplayStatus.DONE, now, note
     count(replay)
     log.info(
         "replay %s by %s: %d events copied, %d deliveries",

@@ -1,5 +1,6 @@
-"""What a replay chooses and estimates, and its claim: the filters, the agents' recent runs
-(older ones and tool calls left out), and a planned replay started once."""
+"""What a replay chooses and estimates, and how it runs: the filters, payload filters counted
+per event, the agents' recent runs (older ones and tool calls left out), a planned replay
+started once, an event publish() refuses skipped and noted."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events.models import Event, EventStatus, Replay
-from events.replay import Filters, chosen, dry_run, record, start
+from events.models import Event, EventStatus, Replay, Route, Source
+from events.replay import Filters, chosen, dry_run, record, run, start
 from handlers.models import Step
 from handlers.run_costs import RECENT_DAYS, recent_run_costs
 
-from .conftest import T0, agent_run
+from .conftest import T0, Jobs, agent_run, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,32 @@ def test_agent_averages_leave_out_old_runs_and_answer_only_for_agents(
     assert http_agent is not None
     assert (http_agent.runs, http_agent.tokens, str(http_agent.cost_usd)) == (2, 460, "0.004000")
     assert costs["test.refund_agent"] is None
+
+
+def test_a_route_with_a_payload_filter_is_counted_per_event(
+    originals: dict[str, Event],
+) -> None:
+    Route.objects.filter(handler="test.rebook").update(payload_filter={"guest": "g1"})
+
+    plan = dry_run(Filters(type="scenario.reservation.cancelled"))
+
+    assert (plan.events, plan.deliveries) == (2, {"test.notify": 2, "test.rebook": 1})
+
+
+def test_an_event_publish_refuses_is_skipped_and_noted(
+    originals: dict[str, Event], enqueued: list[Jobs]
+) -> None:
+    # given: an event stored before today's type check
+    bad = stored(Source.objects.get(slug="crm"), 9, "scenario.reservation.cancelled")
+    Event.objects.filter(pk=bad.pk).update(type="bad type")
+    filters = Filters(source="crm")
+    replay = record(filters, dry_run(filters), by="someone")
+    start(replay.pk)
+
+    # when
+    done = run(replay)
+
+    # then
+    assert (done.status, done.events_done) == ("done", 4)
+    assert done.error.startswith(f"1 events not copied; the first: {bad.pk}: type must be")
+    assert not Event.objects.filter(replay_of=bad).exists()
