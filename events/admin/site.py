@@ -21,6 +21,7 @@ MODEL_ORDER = (
     "Event",
     "Delivery",
     "DeadLetter",
+    "Replay",
     "Source",
     "Route",
     "Schedule",

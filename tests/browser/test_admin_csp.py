@@ -40,6 +40,8 @@ def pages(routes: None, settings: Any) -> list[str]:
         reverse("admin:events_source_add"),
         reverse("admin:events_apitoken_add"),
         reverse("admin:events_schedule_changelist"),
+        reverse("admin:events_replay_changelist"),
+        reverse("admin:events_replay_new"),
     ]
 
 
