@@ -37,7 +37,7 @@ from .common import (
 )
 from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
 from .inlines import AttemptInline, DeliveryInline
-from .replay_fields import ReplayFilter, replay_copies, replayed_from
+from .replay_fields import ReplayFilter, replay_copies, replay_selected, replayed_from
 
 # --- Events --------------------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ class EventAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
     ordering = ("-received_at",)
     inlines = (DeliveryInline,)
-    actions = ("requeue_dead_letters",)
+    actions = ("requeue_dead_letters", replay_selected)
     fieldsets = (
         (None, {"fields": ("id", "type", "source", "status", "received_at", "status_changed_at")}),
         ("Identity", {"fields": ("external_id", "partition_key", "schema_version", "emitted_by")}),
@@ -202,6 +202,10 @@ class EventAdmin(ReadOnlyAdmin):
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return has_model_permission(request, Delivery, "change")
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # The custom permission on Replay (its Meta), "Can replay events".
+        return request.user.has_perm(f"{self.opts.app_label}.replay_events")
 
 
 # --- Deliveries ----------------------------------------------------------------------------

@@ -1,19 +1,21 @@
 """What the admin shows of replays on other pages: an event's copies and original (both ways),
-the events list narrowed to one replay's copies, and a replay's dry-run figures."""
+the events list narrowed to one replay's copies, its "Replay selected events" action, and a
+replay's dry-run figures."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ..models import Event, Replay
+from ..replay import MAX_SELECTED, Filters, dry_run, record
 from .common import admin_link, short_id
 
 # An event page lists at most this many of its copies, newest first.
@@ -38,6 +40,24 @@ class ReplayFilter(admin.SimpleListFilter):
         if not (value.isascii() and value.isdigit() and len(value) <= 18):
             return queryset.none()
         return queryset.filter(replay_id=int(value))
+
+
+@admin.action(description="Replay selected events", permissions=["replay"])
+def replay_selected(
+    model_admin: Any, request: HttpRequest, queryset: QuerySet[Event]
+) -> HttpResponseRedirect | None:
+    """The dry run of a replay of the ticked events, then its confirmation page."""
+    ids = list(queryset.order_by().values_list("id", flat=True)[: MAX_SELECTED + 1])
+    if len(ids) > MAX_SELECTED:
+        model_admin.message_user(
+            request,
+            f"Tick at most {MAX_SELECTED} events, or choose them on the Replay events page.",
+            messages.ERROR,
+        )
+        return None
+    filters = Filters(events=tuple(sorted(str(event_id) for event_id in ids)))
+    replay = record(filters, dry_run(filters), by=request.user.get_username())
+    return HttpResponseRedirect(reverse("admin:events_replay_confirm", args=[replay.pk]))
 
 
 def copies_url(replay: Replay) -> str:

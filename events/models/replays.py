@@ -28,6 +28,8 @@ class Replay(models.Model):
     received_from = models.DateTimeField(null=True, blank=True)
     # Set to the dry run's time when none was given, so events arriving later are not taken.
     received_to = models.DateTimeField(null=True, blank=True)
+    # The events ticked on the admin's events list, when the replay was asked for that way.
+    event_ids = models.JSONField(default=list, blank=True)
     # The dry run: events chosen, deliveries per handler ({handler: n}), and per agent its
     # recent runs' averages ({handler: {"runs", "tokens", "cost_usd"}} or null: no recent runs).
     planned_events = models.PositiveIntegerField(default=0)

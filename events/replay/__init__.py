@@ -6,10 +6,11 @@ likely tokens and cost (events.replay.plan). Entry points: the admin's "Replay e
 Not to be confused with events.replays: a webhook sent again by an attacker or a sender.
 """
 
-from .plan import FilterError, Filters, Plan, chosen, dry_run
+from .plan import MAX_SELECTED, FilterError, Filters, Plan, chosen, dry_run
 from .runner import external_id, record, run, start
 
 __all__ = [
+    "MAX_SELECTED",
     "FilterError",
     "Filters",
     "Plan",

@@ -3,6 +3,7 @@ would make of them, per handler, and what the agents among those handlers may sp
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,6 +19,8 @@ from ..routing import matching_routes
 
 # Events read per query while planning or running.
 CHUNK = 500
+# The most events a replay of ticked events may name (the admin's action).
+MAX_SELECTED = 1000
 
 
 class FilterError(ValueError):
@@ -33,6 +36,8 @@ class Filters:
     status: str = ""
     received_from: datetime | None = None
     received_to: datetime | None = None
+    # Event ids (ticked in the admin's list); empty: no such restriction.
+    events: tuple[str, ...] = ()
 
     def check(self) -> None:
         if self.status and self.status not in EventStatus.values:
@@ -46,9 +51,17 @@ class Filters:
                 raise FilterError("from and to need a time zone")
         if self.received_from and self.received_to and self.received_from >= self.received_to:
             raise FilterError("from must be before to")
+        if len(self.events) > MAX_SELECTED:
+            raise FilterError(f"at most {MAX_SELECTED} events may be named one by one")
+        for event_id in self.events:
+            try:
+                uuid.UUID(event_id)
+            except ValueError:
+                raise FilterError(f"{event_id[:40]!r} is not an event id") from None
 
     def describe(self) -> str:
         parts = [
+            f"{len(self.events)} selected events" if self.events else "",
             f"source {self.source}" if self.source else "",
             f"type {self.type}" if self.type else "",
             f"status {self.status}" if self.status else "",
@@ -63,6 +76,8 @@ def chosen(filters: Filters) -> QuerySet[Event]:
     chosen: replaying an original again makes a fresh copy of it, and a copy of a copy would
     run the same event twice over."""
     events = Event.objects.filter(replay_of__isnull=True)
+    if filters.events:
+        events = events.filter(id__in=filters.events)
     if filters.source:
         events = events.filter(source__slug=filters.source)
     if filters.type.endswith("*"):

@@ -42,6 +42,7 @@ def filters_of(replay: Replay) -> Filters:
         status=replay.status_filter,
         received_from=replay.received_from,
         received_to=replay.received_to,
+        events=tuple(replay.event_ids or ()),
     )
 
 
@@ -57,6 +58,7 @@ def record(filters: Filters, plan: Plan, *, by: str) -> Replay:
         status_filter=filters.status,
         received_from=filters.received_from,
         received_to=filters.received_to or plan.as_of,
+        event_ids=list(filters.events),
         planned_events=plan.events,
         planned_deliveries=plan.deliveries,
         agent_averages={

@@ -250,3 +250,45 @@ def test_an_event_page_links_its_copies_and_a_copy_its_original_and_replay(
         f'<a href="{replay_url}">{replay}</a>'
     ) in copy_page.content.decode()
     assert list(copies_list.context["cl"].result_list) == [copy]
+
+
+def test_replay_selected_events_goes_to_the_dry_run_of_those_events(
+    admin_client: Client,
+    originals: dict[str, Event],
+    enqueued: list[Jobs],
+    worker: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    ticked = [originals["first"], originals["question"]]
+
+    response = admin_client.post(
+        EVENTS,
+        {"action": "replay_selected", "_selected_action": [str(e.pk) for e in ticked]},
+    )
+
+    replay = Replay.objects.get()
+    assert response["Location"] == confirm_url(replay)
+    assert (replay.planned_events, replay.planned_deliveries) == (
+        2,
+        {"test.http_agent": 1, "test.notify": 1, "test.rebook": 1},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(confirm_url(replay))
+    copied = Event.objects.filter(replay=replay).values_list("replay_of_id", flat=True)
+    assert sorted(copied) == sorted(e.pk for e in ticked)
+
+
+def offered_actions(client: Client) -> list[str]:
+    form = client.get(EVENTS).context["action_form"]
+    return [] if form is None else [name for name, _ in form.fields["action"].choices]
+
+
+def test_the_replay_action_is_offered_only_to_those_allowed(
+    admin_client: Client, client: Client, originals: dict[str, Event]
+) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_event"))
+    client.force_login(viewer)
+
+    assert "replay_selected" in offered_actions(admin_client)
+    assert "replay_selected" not in offered_actions(client)
