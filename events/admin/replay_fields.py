@@ -128,7 +128,7 @@ def figure_rows(replay: Replay) -> list[dict[str, str]]:
 
 def estimate_text(replay: Replay) -> str:
     if replay.estimated_tokens is None:
-        return "no estimate: no agent with recent runs"
+        return "none: no agent with recent runs"
     text = f"~{replay.estimated_tokens} tokens, ~${replay.estimated_cost_usd or 0:.4f}"
     missing = [name for name, value in (replay.agent_averages or {}).items() if value is None]
     if missing:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -37,7 +38,10 @@ class ReplayForm(forms.Form):
     )
     status = forms.ChoiceField(choices=[("", "any"), *EventStatus.choices], required=False)
     received_from = forms.DateTimeField(
-        required=False, label="Received from", widget=TIME_INPUT, help_text="At or after."
+        required=False,
+        label="Received from",
+        widget=TIME_INPUT,
+        help_text=f"At or after; times in {settings.TIME_ZONE}.",
     )
     received_to = forms.DateTimeField(
         required=False,
