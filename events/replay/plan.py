@@ -75,7 +75,8 @@ def chosen(filters: Filters) -> QuerySet[Event]:
     """The events ``filters`` choose, oldest first. Copies made by earlier replays are never
     chosen: replaying an original again makes a fresh copy of it, and a copy of a copy would
     run the same event twice over."""
-    events = Event.objects.filter(replay_of__isnull=True)
+    # Both links: a copy whose original was pruned has lost ``replay_of`` but keeps ``replay``.
+    events = Event.objects.filter(replay_of__isnull=True, replay__isnull=True)
     if filters.events:
         events = events.filter(id__in=filters.events)
     if filters.source:

@@ -184,6 +184,8 @@ def test_an_interrupted_replay_run_again_copies_each_event_once(
     # and a finished replay is not resumed
     with pytest.raises(CommandError, match="is done: nothing to resume"):
         replay_events("--resume", str(replay.pk))
+    with pytest.raises(CommandError, match="leave out --type --dry-run"):
+        replay_events("--resume", str(replay.pk), "--type", "x", "--dry-run")
 
 
 def test_copies_are_never_chosen_by_a_later_replay(
@@ -193,6 +195,10 @@ def test_copies_are_never_chosen_by_a_later_replay(
 
     out = replay_events("--type", "scenario.reservation.cancelled", "--dry-run")
 
+    assert out.splitlines()[0] == "replay: 2 events (type scenario.reservation.cancelled)"
+    # nor once their originals are pruned (replay_of is cleared then)
+    Event.objects.filter(replay__isnull=False).update(replay_of=None)
+    out = replay_events("--type", "scenario.reservation.cancelled", "--dry-run")
     assert out.splitlines()[0] == "replay: 2 events (type scenario.reservation.cancelled)"
 
 

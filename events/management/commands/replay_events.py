@@ -15,6 +15,16 @@ from events.models import Replay, ReplayStatus
 from events.replay import FilterError, Filters, Plan, dry_run, record, run, start
 from events.replay.runner import BATCH, filters_of
 
+# Options --resume refuses: the replay runs with the filters it was planned with.
+NOT_WITH_RESUME = {
+    "source": "--source",
+    "event_type": "--type",
+    "status": "--status",
+    "received_from": "--from",
+    "received_to": "--to",
+    "dry_run": "--dry-run",
+}
+
 
 def moment(value: str, option: str) -> datetime:
     """An ISO date or date and time; without a zone, in TIME_ZONE."""
@@ -63,6 +73,11 @@ class Command(BaseCommand):
         if opts["batch"] < 1:
             raise CommandError("--batch must be at least 1")
         if opts["resume"] is not None:
+            given = [option for name, option in NOT_WITH_RESUME.items() if opts[name]]
+            if given:
+                raise CommandError(
+                    f"--resume runs the replay with its own filters: leave out {' '.join(given)}"
+                )
             self.resume(opts["resume"], opts["batch"])
             return
         filters = Filters(
