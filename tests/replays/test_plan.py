@@ -93,3 +93,21 @@ def test_an_event_publish_refuses_is_skipped_and_noted(
     assert (done.status, done.events_done) == ("done", 4)
     assert done.error.startswith(f"1 events not copied; the first: {bad.pk}: type must be")
     assert not Event.objects.filter(replay_of=bad).exists()
+
+
+def test_pruning_an_original_keeps_its_copy(
+    originals: dict[str, Event], enqueued: list[Jobs]
+) -> None:
+    from events.retention import prune
+
+    filters = Filters(type="agentrun.question")
+    replay = record(filters, dry_run(filters), by="someone")
+    start(replay.pk)
+    run(replay)
+    Event.objects.filter(replay=replay).update(status=EventStatus.PROCESSED)
+
+    prune(T0 + timedelta(minutes=3, seconds=1))
+
+    copy = Event.objects.get(replay=replay)
+    assert copy.replay_of_id is None
+    assert not Event.objects.filter(pk=originals["question"].pk).exists()
