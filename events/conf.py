@@ -49,6 +49,10 @@ REQUEST_LOG_DAYS = Setting("SWITCHYARD_REQUEST_LOG_DAYS", 7.0, number, at_least(
 # ... and at most this many are recorded a minute (a flood of bad requests writes no more).
 REQUEST_LOG_PER_MINUTE = Setting("SWITCHYARD_REQUEST_LOG_PER_MINUTE", 600, integer, at_least(0))
 
+# A replay of more events than this asks for a confirmation (the admin's checkbox, the
+# command's --yes).
+REPLAY_CONFIRM_ABOVE = Setting("SWITCHYARD_REPLAY_CONFIRM_ABOVE", 100, integer, at_least(0))
+
 register(
     "the pipeline (events)",
     [
@@ -71,6 +75,7 @@ register(
         READY_MAX_WAIT,
         REQUEST_LOG_DAYS,
         REQUEST_LOG_PER_MINUTE,
+        REPLAY_CONFIRM_ABOVE,
     ],
 )
 

@@ -10,6 +10,8 @@ pipeline calls what is registered and knows nothing of what it is.
 - **Admin order**: where an app's models come on the admin index, after the pipeline's.
 - **Dashboard panels**: what the admin's dashboard (events.dashboard) shows after the
   pipeline's own figures (the agents' tokens and cost per day).
+- **Run costs**: what a handler's recent runs cost on average, for a replay's dry run (the
+  agents' tokens and cost, from their traced steps).
 
 Registering the same thing twice registers it once, so a ``ready()`` that runs again is safe.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from handlers.context import HandlerContext
@@ -187,3 +190,35 @@ def add_dashboard_panel(panel: DashboardPanel) -> None:
 
 def dashboard_panels() -> list[DashboardPanel]:
     return list(_dashboard_panels)
+
+
+# --- Run costs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """A handler's recent runs, averaged: what one more delivery of it may spend."""
+
+    runs: int  # how many recent runs the averages are over (at least 1)
+    tokens: int  # input + output tokens per run
+    cost_usd: Decimal  # per run
+
+
+# Given handler names, answers for those it knows: a RunCost, or None for one it knows that
+# has no recent runs. A handler no estimator answers for spends no tokens (not an agent).
+CostEstimator = Callable[[Sequence[str]], "dict[str, RunCost | None]"]
+_estimators: list[CostEstimator] = []
+
+
+def add_cost_estimator(estimator: CostEstimator) -> None:
+    if estimator not in _estimators:
+        _estimators.append(estimator)
+
+
+def run_costs(handlers: Sequence[str]) -> dict[str, RunCost | None]:
+    """Every registered estimator's answers for ``handlers`` (the first answer wins)."""
+    found: dict[str, RunCost | None] = {}
+    for estimator in _estimators:
+        for name, cost in estimator(handlers).items():
+            found.setdefault(name, cost)
+    return found

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import dispatch
 from .metrics import EVENTS
-from .models import Delivery, Event, EventStatus, Source
+from .models import Delivery, Event, EventStatus, Replay, Source
 from .routing import matching_routes
 
 log = logging.getLogger("switchyard.pipeline")
@@ -136,11 +136,14 @@ def publish(
     partition_key: str | None = None,
     schema_version: int = 1,
     emitted_by: Delivery | None = None,
+    replay_of: Event | None = None,
+    replay: Replay | None = None,
     ignored: bool = False,
     payload_checked: bool = False,
 ) -> PublishResult:
     """Store the event and its deliveries; ``ignored`` stores it with none, as ``ignored``
-    (kept for the record, never routed: a Slack message from our own bot).
+    (kept for the record, never routed: a Slack message from our own bot). ``replay_of`` and
+    ``replay``: the event is a replay's copy of that event (events.replay).
     ``payload_checked``: the caller has run check_payload() on this very payload already
     (the webhook kinds do while parsing), so it is not walked a second time."""
     check_fields(type, external_id, partition_key, schema_version)
@@ -167,6 +170,8 @@ def publish(
                 received_at=now,
                 status_changed_at=now,
                 emitted_by=emitted_by,
+                replay_of=replay_of,
+                replay=replay,
                 status=EventStatus.RECEIVED if routes else EventStatus.IGNORED,
             )
             deliveries = Delivery.objects.bulk_create(

@@ -13,6 +13,7 @@ from . import request_log, samples
 from .delivery import execute
 from .dispatch import send_delivery
 from .recovery import sweep as sweep_deliveries
+from .replay.runner import REPLAY_TASK, run_started
 from .schedules.tasks import run_schedule  # noqa: F401  (registers events.schedule)
 
 log = logging.getLogger("switchyard.pipeline")
@@ -62,3 +63,11 @@ def sweep() -> dict[str, int]:
         "recovered": report.recovered,
         "dead_lettered": report.dead_lettered,
     }
+
+
+@shared_task(name=REPLAY_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def replay(replay_id: int) -> dict[str, Any]:
+    """A replay confirmed in the admin. A worker lost midway gets the message again and the
+    replay resumes: its copies' external ids make the ones already stored no-ops."""
+    done = run_started(int(replay_id))
+    return {"replay": replay_id, "status": done.status if done is not None else "skipped"}

@@ -2,7 +2,7 @@
 (events.extensions): each step stored as a Step of the attempt, the daily budget asked before
 each LLM call, writes that need a person filed as approvals, the admin's model override; an
 event with an approval still undecided is kept by retention, and write-tool keys are pruned
-with the rest of the history."""
+with the rest of the history; a replay's dry run asks the agents' recent costs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .approvals import UNDECIDED, requester
 from .context import HandlerContext
 from .models import ToolEffect
 from .overrides import RunSettings
+from .run_costs import recent_run_costs
 from .traces import recorder
 
 
@@ -46,3 +47,4 @@ def register() -> None:
     extensions.add_context_provider(agent_context)
     extensions.add_retention_hold(undecided_approval)
     extensions.add_pruned(Pruned("write-tool keys", old_tool_effects))
+    extensions.add_cost_estimator(recent_run_costs)

@@ -11,6 +11,7 @@ from django.contrib import admin
 from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
+from .replays import ReplayAdmin
 from .requests import RejectedRequestAdmin
 from .schedules import ScheduleAdmin, ScheduleTickAdmin
 from .site import configure
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryAdmin",
     "EventAdmin",
     "RejectedRequestAdmin",
+    "ReplayAdmin",
     "RouteAdmin",
     "ScheduleAdmin",
     "ScheduleTickAdmin",

@@ -44,6 +44,7 @@ from .filters import (
     TimeRangeFilter,
 )
 from .inlines import AttemptInline, DeliveryInline
+from .replay_fields import ReplayFilter, replay_copies, replay_selected, replayed_from
 from .search import DELIVERY_HELP, EVENT_HELP, search_deliveries, search_events
 
 # --- Events --------------------------------------------------------------------------------
@@ -83,7 +84,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("short_id", "type", "source", "status", "received_at", "delivery_count")
-    list_filter = (EventStatusFilter, "source", EventTypeFilter, ("received_at", TimeRangeFilter))
+    list_filter = (
+        EventStatusFilter,
+        "source",
+        EventTypeFilter,
+        ReplayFilter,
+        ("received_at", TimeRangeFilter),
+    )
     list_select_related = ("source",)
     raw_id_fields = ("source", "emitted_by")
     search_fields = ("external_id", "type")
@@ -91,10 +98,11 @@ class EventAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
     ordering = ("-received_at",)
     inlines = (DeliveryInline,)
-    actions = ("requeue_dead_letters",)
+    actions = ("requeue_dead_letters", replay_selected)
     fieldsets = (
         (None, {"fields": ("id", "type", "source", "status", "received_at", "status_changed_at")}),
         ("Identity", {"fields": ("external_id", "partition_key", "schema_version", "emitted_by")}),
+        ("Replays", {"fields": ("replayed_from", "replay_copies")}),
         ("Payload", {"fields": ("payload_json",)}),
     )
     readonly_fields = (
@@ -108,6 +116,8 @@ class EventAdmin(ReadOnlyAdmin):
         "partition_key",
         "schema_version",
         "emitted_by",
+        "replayed_from",
+        "replay_copies",
         "payload_json",
     )
 
@@ -176,6 +186,14 @@ class EventAdmin(ReadOnlyAdmin):
     def payload_json(self, obj: Event) -> SafeString:
         return pretty_json(obj.payload)
 
+    @admin.display(description="replayed from")
+    def replayed_from(self, obj: Event) -> str | SafeString:
+        return replayed_from(obj)
+
+    @admin.display(description="its replays")
+    def replay_copies(self, obj: Event) -> str | SafeString:
+        return replay_copies(obj)
+
     @admin.action(description="Requeue their dead-lettered deliveries", permissions=["requeue"])
     def requeue_dead_letters(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         ids = list(
@@ -187,6 +205,10 @@ class EventAdmin(ReadOnlyAdmin):
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return has_model_permission(request, Delivery, "change")
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # The custom permission on Replay (its Meta), "Can replay events".
+        return request.user.has_perm(f"{self.opts.app_label}.replay_events")
 
 
 # --- Deliveries ----------------------------------------------------------------------------

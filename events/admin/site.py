@@ -25,6 +25,7 @@ MODEL_ORDER = (
     "Event",
     "Delivery",
     "DeadLetter",
+    "Replay",
     "Source",
     "Route",
     "Schedule",

@@ -49,7 +49,7 @@ def remove_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("events", "0013_rejected_requests")]
+    dependencies = [("events", "0014_replays")]
 
     operations = [
         # Skipped on other databases by Django itself.

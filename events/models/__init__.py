@@ -17,6 +17,7 @@ from .pipeline import (
     EventStatus,
     Route,
 )
+from .replays import Replay, ReplayStatus
 from .requests import RejectedRequest
 from .samples import PipelineSample
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
@@ -35,6 +36,8 @@ __all__ = [
     "OverlapPolicy",
     "PipelineSample",
     "RejectedRequest",
+    "Replay",
+    "ReplayStatus",
     "Route",
     "Schedule",
     "SchedulePolicy",

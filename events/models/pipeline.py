@@ -45,6 +45,23 @@ class Event(models.Model):
     emitted_by = models.ForeignKey(
         "Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="emitted"
     )
+    # Set on a replay's copies (events.replay): the event copied, and the replay that did it.
+    replay_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replays",
+        db_index=False,
+    )
+    replay = models.ForeignKey(
+        "Replay",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -61,6 +78,12 @@ class Event(models.Model):
             models.Index(fields=["type", "-received_at"], name="event_type_recv"),
             # The admin's search by external id, across sources.
             models.Index(fields=["external_id"], name="event_extid"),
+            # The event admin's list of an event's replays; few events are copies.
+            models.Index(
+                fields=["replay_of"], name="event_replay_of", condition=Q(replay_of__isnull=False)
+            ),
+            # events.replay counts a replay's copies; the admin lists them.
+            models.Index(fields=["replay"], name="event_replay", condition=Q(replay__isnull=False)),
             # Its text search (events.admin.search) has pg_trgm indexes on PostgreSQL, made by
             # migration 0015_search and not declared here: SQLite has no GIN.
         ]

@@ -42,6 +42,8 @@ def pages(routes: None, settings: Any) -> list[str]:
         reverse("admin:events_apitoken_add"),
         reverse("admin:events_schedule_changelist"),
         reverse("admin:handlers_agentusage_changelist"),
+        reverse("admin:events_replay_changelist"),
+        reverse("admin:events_replay_new"),
     ]
 
 
