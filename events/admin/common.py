@@ -212,7 +212,8 @@ def requeue_and_report(
     ``requeue`` changes only rows that are still dead-lettered, so a double click or two
     operators at once requeue each delivery once; the rest are reported as skipped.
     """
-    done_ids = [delivery_id for delivery_id in ids if requeue([delivery_id])]
+    by = request.user.get_username()
+    done_ids = [delivery_id for delivery_id in ids if requeue([delivery_id], by=by)]
     done = list(Delivery.objects.filter(pk__in=done_ids).order_by("pk"))
     for delivery in done:
         model_admin.log_change(request, delivery, "Requeued from the dead-letter state.")

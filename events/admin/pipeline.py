@@ -36,7 +36,7 @@ from .common import (
     two_line_time,
 )
 from .filters import DeliveryStatusFilter, ErrorClassFilter, EventStatusFilter, EventTypeFilter
-from .inlines import AttemptInline, DeliveryInline
+from .inlines import AttemptInline, DeliveryInline, requeue_list, traceback_list
 
 # --- Events --------------------------------------------------------------------------------
 
@@ -229,7 +229,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
     fieldsets = (
-        (None, {"fields": ("event", "route", "handler", "status", "attempts", "total_attempts")}),
+        (
+            None,
+            {
+                "fields": (
+                    "event",
+                    "route",
+                    "handler",
+                    "status",
+                    "attempts",
+                    "total_attempts",
+                    "requeues",
+                )
+            },
+        ),
         (
             "Timing",
             {
@@ -253,6 +266,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "status",
         "attempts",
         "total_attempts",
+        "requeues",
         "created_at",
         "next_attempt",
         "enqueued_at",
@@ -289,6 +303,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         added = [fn for panel in extensions.delivery_panels() for fn in panel.fields]
         return (*super().get_readonly_fields(request, obj), *added)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if object_id.isascii() and object_id.isdigit():
+            extra["tracebacks"] = traceback_list(int(object_id))
+        return super().change_view(request, object_id, form_url, extra)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # An event's status is derived from its deliveries; removing one behind the pipeline's
@@ -346,6 +368,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="attempts (cycle / total)")
     def attempt_counts(self, obj: Delivery) -> str:
         return f"{obj.attempts} / {obj.total_attempts}"
+
+    @admin.display(description="requeued")
+    def requeues(self, obj: Delivery) -> str | SafeString:
+        return requeue_list(obj)
 
     @admin.display(description="outcome")
     def outcome_json(self, obj: Delivery) -> SafeString | str:

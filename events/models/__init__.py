@@ -14,6 +14,7 @@ from .pipeline import (
     DeliveryStatus,
     Event,
     EventStatus,
+    Requeue,
     Route,
 )
 from .requests import RejectedRequest
@@ -32,6 +33,7 @@ __all__ = [
     "EventStatus",
     "OverlapPolicy",
     "RejectedRequest",
+    "Requeue",
     "Route",
     "Schedule",
     "SchedulePolicy",
