@@ -12,7 +12,8 @@ from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .requests import RejectedRequestAdmin
-from .schedules import ScheduleAdmin, ScheduleTickAdmin
+from .schedule_ticks import ScheduleTickAdmin
+from .schedules import ScheduleAdmin
 from .site import configure
 from .tokens import ApiTokenAdmin
 

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from ..models import Attempt, Delivery, Requeue
 from .common import (
+    LINE_BREAK,
     admin_link,
     breakable,
     next_attempt,
@@ -101,7 +102,7 @@ def requeue_list(delivery: Delivery) -> str | SafeString:
     requeues = Requeue.objects.filter(delivery=delivery).order_by("requeued_at")
     return (
         format_html_join(
-            "<br>",
+            LINE_BREAK,
             "{} (after attempt {})",
             ((requeue_note(r.requeued_at, r.requeued_by), r.after_attempt) for r in requeues),
         )
