@@ -14,7 +14,7 @@ from events import dispatch
 from events.models import Source
 
 from .conftest import log_in
-from .long_pages import long_pages
+from .long_pages import STRIPE_LINK, long_pages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,6 +102,21 @@ def test_expanded_tracebacks_keep_their_lines_in_a_wide_box(
     assert {(t["whiteSpace"], t["mono"]) for t in tracebacks} == {("pre", True)}
     # The page's whole content width, not a table column.
     assert min(t["width"] for t in tracebacks) >= 700
+    assert session.problems == []
+
+
+def test_the_email_awaiting_approval_wraps_with_its_whole_payment_link_in_view(
+    browser: Any, live_server: Any, superuser: User, pages: dict[str, str]
+) -> None:
+    session = log_in(browser, live_server.url, superuser)
+    session.page.set_viewport_size({"width": 1280, "height": 900})
+
+    session.visit(live_server.url + pages["approval"])
+    email = session.page.locator(".field-will_do pre")
+
+    assert STRIPE_LINK in email.inner_text().replace("\n", "")
+    # nothing to scroll to: every line, the link's included, is in view
+    assert email.evaluate("pre => pre.scrollWidth - pre.clientWidth") == 0
     assert session.problems == []
 
 
