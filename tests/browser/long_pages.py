@@ -1,6 +1,7 @@
 """Rows whose admin pages carry long content: a deeply nested payload, a long traceback over
-several attempts with a requeue between them, an agent's trace, an approval of a recovery email
-with Stripe's long payment link, a schedule and a source."""
+several attempts with a requeue between them (on the delivery's, the dead letter's and the
+event's page), an agent's trace, an approval of a recovery email with Stripe's long payment
+link, a schedule with a tick, and a source."""
 
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def recovery_delivery() -> tuple[Delivery, Approval]:
     return delivery, Approval.objects.get(delivery=delivery)
 
 
-def long_schedule() -> PeriodicTask:
+def long_schedule() -> tuple[PeriodicTask, ScheduleTick]:
     """A schedule on a crontab the system's cleanup task shares."""
     crontab, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="4")
     PeriodicTask.objects.create(
@@ -135,7 +136,7 @@ def long_schedule() -> PeriodicTask:
         description="The nightly sales report. " * 8,
     )
     SchedulePolicy.objects.create(periodic_task=task)
-    ScheduleTick.objects.create(
+    tick = ScheduleTick.objects.create(
         schedule=task,
         name=task.name,
         key=f"{task.name}@2026-01-01T04:00:00+00:00",
@@ -143,7 +144,7 @@ def long_schedule() -> PeriodicTask:
         status=TickStatus.SKIPPED,
         detail="a run of this schedule was still in flight: " + "delivery-" * 30,
     )
-    return task
+    return task, tick
 
 
 def long_pages(source: Source) -> dict[str, str]:
@@ -153,13 +154,16 @@ def long_pages(source: Source) -> dict[str, str]:
     ).event
     failed = requeued_delivery(source)
     traced, approval = recovery_delivery()
-    schedule = long_schedule()
+    schedule, tick = long_schedule()
     assert Event.objects.filter(pk=event.pk).exists()
     return {
         "event": reverse("admin:events_event_change", args=[event.pk]),
         "delivery": reverse("admin:events_delivery_change", args=[failed.pk]),
+        "dead letter": reverse("admin:events_deadletter_change", args=[failed.pk]),
+        "event with deliveries": reverse("admin:events_event_change", args=[failed.event_id]),
         "trace": reverse("admin:events_delivery_change", args=[traced.pk]),
         "approval": reverse("admin:handlers_approval_change", args=[approval.pk]),
         "schedule": reverse("admin:events_schedule_change", args=[schedule.pk]),
+        "tick": reverse("admin:events_scheduletick_change", args=[tick.pk]),
         "source": reverse("admin:events_source_change", args=[source.pk]),
     }
