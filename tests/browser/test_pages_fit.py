@@ -105,6 +105,22 @@ def test_expanded_tracebacks_keep_their_lines_in_a_wide_box(
     assert session.problems == []
 
 
+def test_an_agents_trace_shows_its_figures_without_scrolling(
+    browser: Any, live_server: Any, superuser: User, pages: dict[str, str]
+) -> None:
+    session = log_in(browser, live_server.url, superuser)
+    session.page.set_viewport_size({"width": 1280, "height": 900})
+
+    session.visit(live_server.url + pages["trace"])
+    trace = session.page.locator(".field-steps div.readonly")
+
+    # cost, latency and stop reason in view: the trace's box has nothing to scroll to
+    assert trace.evaluate("box => box.scrollWidth - box.clientWidth") == 0
+    headings = session.page.locator("table.step-trace th").all_inner_texts()
+    assert [h.lower() for h in headings[-3:]] == ["cost", "latency", "stop reason"]
+    assert session.problems == []
+
+
 def test_the_email_awaiting_approval_wraps_with_its_whole_payment_link_in_view(
     browser: Any, live_server: Any, superuser: User, pages: dict[str, str]
 ) -> None:
