@@ -13,7 +13,8 @@ from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .replays import ReplayAdmin
 from .requests import RejectedRequestAdmin
-from .schedules import ScheduleAdmin, ScheduleTickAdmin
+from .schedule_ticks import ScheduleTickAdmin
+from .schedules import ScheduleAdmin
 from .site import configure
 from .tokens import ApiTokenAdmin
 

@@ -19,7 +19,7 @@ from django.db.models.lookups import StartsWith
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from handlers import registry
@@ -35,6 +35,9 @@ RECENT_ROWS = 2000
 # What the lists show of an id, and the shortest prefix a search looks up as an id.
 SHORT_ID = 8
 ID_PREFIX = re.compile(r"[0-9a-f]{8}[0-9a-f-]{0,28}")
+
+# A separator format_html_join() keeps as it is (a plain string would be escaped).
+LINE_BREAK = mark_safe("<br>")
 
 
 def truncate(text: str, length: int = 120) -> str:
@@ -212,7 +215,8 @@ def requeue_and_report(
     ``requeue`` changes only rows that are still dead-lettered, so a double click or two
     operators at once requeue each delivery once; the rest are reported as skipped.
     """
-    done_ids = [delivery_id for delivery_id in ids if requeue([delivery_id])]
+    by = request.user.get_username()
+    done_ids = [delivery_id for delivery_id in ids if requeue([delivery_id], by=by)]
     done = list(Delivery.objects.filter(pk__in=done_ids).order_by("pk"))
     for delivery in done:
         model_admin.log_change(request, delivery, "Requeued from the dead-letter state.")

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from .. import extensions
 from ..models import Delivery, DeliveryStatus, Event
+from .columns import ExtendedChangeList
 from .common import (
     HandlerFilter,
     breakable,
@@ -43,7 +44,7 @@ from .filters import (
     QueueFilter,
     TimeRangeFilter,
 )
-from .inlines import AttemptInline, DeliveryInline
+from .inlines import AttemptInline, DeliveryInline, requeue_list, traceback_list
 from .replay_fields import ReplayFilter, replay_copies, replay_selected, replayed_from
 from .search import DELIVERY_HELP, EVENT_HELP, search_deliveries, search_events
 
@@ -214,17 +215,6 @@ class EventAdmin(ReadOnlyAdmin):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
-class ExtendedChangeList(ChangeList):
-    """Lets other apps' columns prepare their figures once, for the rows on the page."""
-
-    def get_results(self, request: Any) -> None:
-        super().get_results(request)
-        rows = list(self.result_list)
-        for group in extensions.delivery_columns():
-            if group.prepare is not None:
-                group.prepare(rows)
-
-
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display: tuple[str, ...] = (
@@ -254,7 +244,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
     fieldsets = (
-        (None, {"fields": ("event", "route", "handler", "status", "attempts", "total_attempts")}),
+        (
+            None,
+            {
+                "fields": (
+                    "event",
+                    "route",
+                    "handler",
+                    "status",
+                    "attempts",
+                    "total_attempts",
+                    "requeues",
+                )
+            },
+        ),
         (
             "Timing",
             {
@@ -278,6 +281,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "status",
         "attempts",
         "total_attempts",
+        "requeues",
         "created_at",
         "next_attempt",
         "enqueued_at",
@@ -314,6 +318,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         added = [fn for panel in extensions.delivery_panels() for fn in panel.fields]
         return (*super().get_readonly_fields(request, obj), *added)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if object_id.isascii() and object_id.isdigit():
+            extra["tracebacks"] = traceback_list(int(object_id))
+        return super().change_view(request, object_id, form_url, extra)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # An event's status is derived from its deliveries; removing one behind the pipeline's
@@ -362,6 +374,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="attempts (cycle / total)")
     def attempt_counts(self, obj: Delivery) -> str:
         return f"{obj.attempts} / {obj.total_attempts}"
+
+    @admin.display(description="requeued")
+    def requeues(self, obj: Delivery) -> str | SafeString:
+        return requeue_list(obj)
 
     @admin.display(description="outcome")
     def outcome_json(self, obj: Delivery) -> SafeString | str:

@@ -41,18 +41,33 @@ class ScheduleForm(forms.ModelForm):
             "expire_seconds",
             "queue",
         )
+        # Switchyard's words, not django-celery-beat's (its help texts speak of tasks and
+        # "Set to False"). The admin renders help texts as HTML: no angle brackets in them.
         labels = {
+            "name": "Name",
+            "enabled": "Enabled",
+            "description": "Description",
+            "crontab": "Crontab",
+            "interval": "Interval",
+            "start_time": "Not before",
             "kwargs": "Arguments",
             "expire_seconds": "Expire after (seconds)",
             "queue": "Queue",
         }
         help_texts = {
-            "name": f"The event type is schedule.<name>. {NAME_HELP}.",
+            "name": f"Each tick publishes an event of type schedule.NAME. {NAME_HELP}.",
+            "enabled": "Untick to pause the schedule: no ticks until it is enabled again.",
+            "description": "For the people who read this list; not part of the event.",
             "crontab": (
                 "Set a crontab or an interval, not both. A crontab runs in its own time zone "
-                "(daylight saving included); an interval runs on multiples of itself since "
-                "1970-01-01 UTC (every 5 minutes: :00, :05, ...)."
+                "(daylight saving included). A crontab may be shared with other tasks, so it "
+                "is never edited from here: pick another or add a new one."
             ),
+            "interval": (
+                "An interval runs on multiples of itself since 1970-01-01 UTC (every 5 "
+                "minutes: :00, :05, ...)."
+            ),
+            "start_time": "No tick before this time; empty to start now.",
             "kwargs": 'The event\'s payload, a JSON object, e.g. {"report": "sales"}.',
             "expire_seconds": (
                 "A tick that runs later than this after its due time (it waited for a worker, "

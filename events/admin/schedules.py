@@ -24,16 +24,18 @@ from django.utils.safestring import SafeString
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from kombu.exceptions import OperationalError
 
-from ..models import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
+from ..models import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick
 from ..routing import matching_routes
 from ..schedules import DUE_HEADER, SCHEDULE_TASK, SENT_HEADER, event_type
 from ..schedules.tasks import run_schedule
 from ..schedules.ticks import schedules_source_as_routed
-from .common import ChoicesFilter, ValuesFilter, admin_link, event_cell, two_line_time
-from .filters import TimeRangeFilter
+from ..schedules.timing import next_runs
+from .common import LINE_BREAK, ChoicesFilter, admin_link, event_cell, two_line_time
 from .schedule_forms import ScheduleForm
 
 RECENT_TICKS = 10
+# How many upcoming run times a schedule's page lists.
+UPCOMING_RUNS = 5
 
 
 def when(obj: PeriodicTask) -> str:
@@ -66,11 +68,12 @@ class ScheduleAdmin(admin.ModelAdmin):
         "name",
         "enabled",
         "timing",
+        "next_run",
         "event",
         "overlap",
         "expiry",
         "last_tick",
-        "last_run_at",
+        "last_sent",
     )
     list_filter = ("enabled", OverlapFilter)
     search_fields = ("name", "description")
@@ -82,10 +85,17 @@ class ScheduleAdmin(admin.ModelAdmin):
         "overlap_allow",
         "run_now",
     )
-    readonly_fields = ("event", "listeners", "recent_ticks", "last_run_at", "total_run_count")
+    readonly_fields = (
+        "event",
+        "listeners",
+        "recent_ticks",
+        "last_sent",
+        "sent_count",
+        "upcoming",
+    )
     fieldsets = (
         (None, {"fields": ("name", "enabled", "description")}),
-        ("When", {"fields": ("crontab", "interval", "start_time")}),
+        ("When", {"fields": ("crontab", "interval", "start_time", "upcoming")}),
         ("Event", {"fields": ("kwargs", "event", "listeners")}),
         (
             "Runs",
@@ -94,8 +104,8 @@ class ScheduleAdmin(admin.ModelAdmin):
                     "overlap",
                     "expire_seconds",
                     "queue",
-                    "last_run_at",
-                    "total_run_count",
+                    "last_sent",
+                    "sent_count",
                     "recent_ticks",
                 )
             },
@@ -119,6 +129,16 @@ class ScheduleAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         form.save_policy()
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("crontab", "interval") and formfield is not None:
+            # A crontab or interval row may be shared with other tasks (the system's result
+            # cleanup among them): no icon here edits, deletes or opens one; "+" adds a new row.
+            widget = formfield.widget
+            widget.can_change_related = widget.can_delete_related = False
+            widget.can_view_related = False
+        return formfield
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         super().delete_queryset(request, queryset)
         # A bulk delete sends no signal beat listens to.
@@ -129,6 +149,36 @@ class ScheduleAdmin(admin.ModelAdmin):
     @admin.display(description="when")
     def timing(self, obj: PeriodicTask) -> str:
         return when(obj)
+
+    @admin.display(description="next run")
+    def next_run(self, obj: PeriodicTask) -> str | SafeString:
+        if not obj.enabled:
+            return "disabled"
+        runs = next_runs(obj, timezone.now(), count=1)
+        return two_line_time(runs[0]) if runs else "-"
+
+    @admin.display(description="next runs")
+    def upcoming(self, obj: PeriodicTask | None) -> str | SafeString:
+        """The next run times, computed from the saved crontab or interval and time zone."""
+        if obj is None or not obj.pk:
+            return "Shown once the schedule is saved."
+        runs = next_runs(obj, timezone.now(), count=UPCOMING_RUNS)
+        if not runs:
+            return "-"
+        listed = format_html_join(LINE_BREAK, "{}", ((two_line_time(run),) for run in runs))
+        if obj.enabled:
+            return listed
+        return format_html("{}<br>(disabled: none of these runs until it is enabled)", listed)
+
+    # Beat's own columns, in Switchyard's words (django-celery-beat's speak of tasks).
+    @admin.display(description="last sent", ordering="last_run_at")
+    def last_sent(self, obj: PeriodicTask) -> str | SafeString:
+        """When beat last sent a tick; cleared when the schedule is enabled or disabled."""
+        return two_line_time(obj.last_run_at)
+
+    @admin.display(description="ticks sent")
+    def sent_count(self, obj: PeriodicTask) -> int:
+        return obj.total_run_count
 
     @admin.display(description="event type")
     def event(self, obj: PeriodicTask | None) -> str | SafeString:
@@ -288,73 +338,3 @@ class ScheduleAdmin(admin.ModelAdmin):
         self.message_user(
             request, " ".join(parts), messages.SUCCESS if changed else messages.WARNING
         )
-
-
-class TickStatusFilter(ChoicesFilter):
-    title = "status"
-    parameter_name = "status"
-    options = TickStatus
-
-
-class TickScheduleFilter(ValuesFilter):
-    title = "schedule"
-    parameter_name = field = "name"
-
-    def values(self, request: HttpRequest) -> list[str]:
-        return list(PeriodicTask.objects.filter(task=SCHEDULE_TASK).values_list("name", flat=True))
-
-
-@admin.register(ScheduleTick)
-class ScheduleTickAdmin(admin.ModelAdmin):
-    list_display = (
-        "due",
-        "schedule_name",
-        "status",
-        "lateness",
-        "event_link",
-        "detail",
-    )
-    list_filter = (TickStatusFilter, TickScheduleFilter, ("due_at", TimeRangeFilter))
-    search_fields = ("name", "key")
-    list_select_related = ("event", "schedule")
-    show_full_result_count = False
-    fields = (
-        "name",
-        "schedule",
-        "status",
-        "key",
-        "due_at",
-        "sent_at",
-        "recorded_at",
-        "lateness",
-        "event_link",
-        "detail",
-        "message_id",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Written by the schedule task only.
-        return False
-
-    @admin.display(description="due", ordering="due_at")
-    def due(self, obj: ScheduleTick) -> str | SafeString:
-        return two_line_time(obj.due_at)
-
-    @admin.display(description="schedule", ordering="name")
-    def schedule_name(self, obj: ScheduleTick) -> str | SafeString:
-        if obj.schedule is None or obj.schedule.task != SCHEDULE_TASK:
-            return obj.name
-        url = reverse("admin:events_schedule_change", args=[obj.schedule.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.name)
-
-    @admin.display(description="late by")
-    def lateness(self, obj: ScheduleTick) -> str:
-        return f"{(obj.recorded_at - obj.due_at).total_seconds():.1f} s"
-
-    @admin.display(description="event")
-    def event_link(self, obj: ScheduleTick) -> str | SafeString:
-        return event_cell(obj.event) if obj.event else "-"

@@ -11,8 +11,18 @@ import django_celery_beat.admin  # noqa: F401
 from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django_celery_beat.admin import PeriodicTaskAdmin
-from django_celery_beat.models import ClockedSchedule, PeriodicTask, SolarSchedule
+from django_celery_beat.admin import (
+    CrontabScheduleAdmin,
+    IntervalScheduleAdmin,
+    PeriodicTaskAdmin,
+)
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
@@ -87,6 +97,27 @@ class ReadOnlyPeriodicTaskAdmin(ReadOnlyResultMixin, PeriodicTaskAdmin):
         return False
 
 
+class AddOnlyMixin:
+    """Crontabs and intervals: one row may be shared by several periodic tasks (a schedule and
+    the system's result cleanup, say), so an existing row is never changed or deleted here (a
+    delete would take every task using it along). A schedule's form adds a new one or picks
+    an existing one."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AddOnlyCrontabAdmin(AddOnlyMixin, CrontabScheduleAdmin):
+    pass
+
+
+class AddOnlyIntervalAdmin(AddOnlyMixin, IntervalScheduleAdmin):
+    pass
+
+
 def configure(site: admin.AdminSite) -> None:
     site.site_header = "Switchyard"
     site.site_title = "Switchyard"
@@ -117,6 +148,8 @@ def configure(site: admin.AdminSite) -> None:
         (TaskResult, ReadOnlyTaskResultAdmin),
         (GroupResult, ReadOnlyGroupResultAdmin),
         (PeriodicTask, ReadOnlyPeriodicTaskAdmin),
+        (CrontabSchedule, AddOnlyCrontabAdmin),
+        (IntervalSchedule, AddOnlyIntervalAdmin),
     ):
         if site.is_registered(model):
             site.unregister(model)

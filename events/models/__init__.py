@@ -15,6 +15,7 @@ from .pipeline import (
     DeliveryStatus,
     Event,
     EventStatus,
+    Requeue,
     Route,
 )
 from .replays import Replay, ReplayStatus
@@ -38,6 +39,7 @@ __all__ = [
     "RejectedRequest",
     "Replay",
     "ReplayStatus",
+    "Requeue",
     "Route",
     "Schedule",
     "SchedulePolicy",

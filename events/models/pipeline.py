@@ -254,6 +254,23 @@ class Delivery(models.Model):
         return f"{self.handler} for {self.event_id}"
 
 
+class Requeue(models.Model):
+    """A requeue of a dead-lettered delivery: who, when, and after which attempt, so its
+    attempt history shows where a fresh set of attempts began (events.transitions.requeue)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="requeues")
+    # The delivery's total_attempts when it was requeued: the next attempt is this plus one.
+    after_attempt = models.PositiveIntegerField()
+    requeued_at = models.DateTimeField(default=timezone.now)
+    requeued_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["delivery", "after_attempt", "requeued_at"]
+
+    def __str__(self) -> str:
+        return f"requeue of delivery {self.delivery_id} after attempt {self.after_attempt}"
+
+
 class DeadLetter(Delivery):
     """Dead-lettered deliveries, as their own admin list."""
 

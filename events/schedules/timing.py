@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import schedules
 from celery.utils.time import maybe_make_aware, remaining
+from django_celery_beat.models import PeriodicTask
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -75,3 +76,22 @@ def due_time(schedule: Any, last_run_at: datetime) -> datetime:
         return last.astimezone(UTC) + every
     now = maybe_make_aware(schedule.now()).astimezone(UTC)
     return now + schedule.remaining_estimate(last)
+
+
+def next_runs(task: PeriodicTask, now: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` run times (UTC) of ``task`` after ``now`` (or after its start time,
+    if that is later), computed as beat computes them: a crontab in its own time zone, an
+    interval on the epoch grid. Empty for a task with neither."""
+    model: Any = task.crontab or task.interval
+    if model is None:
+        return []
+    schedule = on_grid(model.schedule)
+    after = maybe_make_aware(now).astimezone(UTC)
+    if task.start_time is not None and maybe_make_aware(task.start_time) > after:
+        # A run due exactly at the start time counts.
+        after = maybe_make_aware(task.start_time).astimezone(UTC) - MICROSECOND
+    runs = []
+    for _ in range(count):
+        after = due_time(schedule, after)
+        runs.append(after)
+    return runs

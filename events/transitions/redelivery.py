@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import dispatch
-from ..models import Delivery, DeliveryStatus
+from ..models import Delivery, DeliveryStatus, Requeue
 from ..status import lock_event, refresh_event_status
 from .claiming import mark_lost
 from .policy import CLAIM_SKEW, route_settings
@@ -97,11 +97,12 @@ def resend(delivery_id: int, condition: Q, now: datetime, grace: float) -> bool:
     return bool(won)
 
 
-def requeue(delivery_ids: Iterable[int]) -> int:
+def requeue(delivery_ids: Iterable[int], *, by: str = "") -> int:
     """Give dead-lettered deliveries a fresh set of attempts and send each once.
 
     Only rows still dead-lettered change, so a second click (or two operators at once) finds
-    nothing to do. Returns how many were requeued.
+    nothing to do. Each requeue is recorded (``Requeue``: ``by``, when, after which attempt)
+    for the attempt history. Returns how many were requeued.
     """
     count = 0
     now = timezone.now()
@@ -125,6 +126,14 @@ def requeue(delivery_ids: Iterable[int]) -> int:
             )
             if not won:
                 continue
+            # Read under the event lock: no claim can change it while the row is locked.
+            after = Delivery.objects.values_list("total_attempts", flat=True).get(id=delivery_id)
+            Requeue.objects.create(
+                delivery_id=delivery_id,
+                after_attempt=after,
+                requeued_at=now,
+                requeued_by=by[:150],
+            )
             rs = route_settings(delivery)
             jobs = [(delivery_id, rs.queue, rs.time_limit)]
             transaction.on_commit(lambda jobs=jobs: dispatch.enqueue(jobs), robust=True)  # type: ignore[misc]

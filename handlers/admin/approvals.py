@@ -144,7 +144,7 @@ class ApprovalAdmin(admin.ModelAdmin):
             return sanitiser_for(obj.delivery).text(f"no preview: {type(exc).__name__}: {exc}")
         # The row keeps the real input (the write needs it); the page shows secrets redacted.
         text = sanitiser_for(obj.delivery).text(text)
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+        return format_html('<pre class="wrapped">{}</pre>', text)
 
     @admin.display(description="input")
     def input_json(self, obj: Approval) -> SafeString:

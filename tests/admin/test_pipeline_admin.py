@@ -77,7 +77,7 @@ def test_event_page_shows_deliveries_and_payload(
     assert 'name="deliveries-MAX_NUM_FORMS" value="0"' in html
 
 
-def test_delivery_page_shows_attempts_with_collapsed_traceback(
+def test_delivery_page_shows_attempts_and_their_collapsed_tracebacks_below(
     admin_client: Client, data: dict[str, Any]
 ) -> None:
     dead = data["dead_new"]
@@ -85,8 +85,18 @@ def test_delivery_page_shows_attempts_with_collapsed_traceback(
     response = admin_client.get(reverse("admin:events_delivery_change", args=[dead.pk]))
 
     html = response.content.decode()
-    assert html.count("<details><summary>show</summary><pre>Traceback") == 3
-    assert "attempt 2 frame-marker" in html
+    # each attempt's row links to its traceback, listed newest first below the attempts
+    for number in (1, 2, 3):
+        assert f'<a href="#traceback-{number}">below</a>' in html
+    tracebacks = html[html.index('<fieldset class="module tracebacks">') :]
+    assert [tracebacks.index(f'id="traceback-{n}"') for n in (3, 2, 1)] == sorted(
+        tracebacks.index(f'id="traceback-{n}"') for n in (3, 2, 1)
+    )
+    assert (
+        '<details class="traceback"><summary>attempt 2: KeyError</summary>'
+        '<pre id="traceback-2">Traceback (most recent call last):\n  attempt 2 frame-marker\n'
+        "</pre></details>"
+    ) in tracebacks
     assert "celery@w1" in html
     assert 'name="_save"' not in html
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from events.models import Attempt, Delivery, DeliveryStatus, EventStatus, Source
@@ -128,14 +130,16 @@ def test_attempts_show_readable_delays_and_durations(
     assert '<td class="field-duration"><p>1000 ms</p></td>' in html
 
 
-def test_inline_rows_hide_their_caption_and_wrap_tracebacks(
+def test_pages_link_the_static_stylesheet_and_carry_no_inline_style(
     admin_client: Client, data: dict[str, Any]
 ) -> None:
+    # (tests/browser/test_pages_fit.py checks what the stylesheet does)
     for url in (delivery_page(data["dead_new"]), event_page(data["cancelled"].pk)):
         html = admin_client.get(url).content.decode()
-        assert ".inline-group .tabular tr.has_original td.original p { display: none; }" in html
-        assert "white-space: pre-wrap;" in html
-        assert "#changelist #result_list thead th, .inline-group .tabular thead th" in html
+        assert '<link rel="stylesheet" href="/static/switchyard/admin.css">' in html
+        assert "<style" not in html
+    stylesheet = Path(str(finders.find("switchyard/admin.css"))).read_text()
+    assert ".inline-group .tabular tr.has_original td.original p { display: none; }" in stylesheet
 
 
 # --- Next attempt ------------------------------------------------------------------------

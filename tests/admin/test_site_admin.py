@@ -79,13 +79,37 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
     assert page.context["available_apps"][0]["app_label"] == "events"
 
 
-def test_unused_schedules_are_not_registered_and_intervals_and_crontabs_untouched() -> None:
+def test_unused_schedules_are_not_registered() -> None:
     assert not admin.site.is_registered(ClockedSchedule)
     assert not admin.site.is_registered(SolarSchedule)
-    for model in (IntervalSchedule, CrontabSchedule):
-        assert type(admin.site.get_model_admin(model)).__module__ == "django_celery_beat.admin"
     with pytest.raises(NoReverseMatch):
         reverse("admin:django_celery_beat_clockedschedule_changelist")
+
+
+def test_a_shared_crontab_is_neither_changed_nor_deleted_in_the_admin(
+    admin_client: Client,
+) -> None:
+    # given the result cleanup's crontab
+    crontab = CrontabSchedule.objects.create(minute="0", hour="4")
+    PeriodicTask.objects.create(
+        name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=crontab
+    )
+    change = reverse("admin:django_celery_beat_crontabschedule_change", args=[crontab.pk])
+    delete = reverse("admin:django_celery_beat_crontabschedule_delete", args=[crontab.pk])
+
+    # when someone posts a change and a delete
+    changed = admin_client.post(change, {"minute": "*", "hour": "*", "day_of_month": "*",
+                                         "month_of_year": "*", "day_of_week": "*",
+                                         "timezone": "UTC"})  # fmt: skip
+    deleted = admin_client.post(delete, {"post": "yes"})
+
+    # then both are refused and the row is as it was; a new one may still be added
+    assert (changed.status_code, deleted.status_code) == (403, 403)
+    crontab.refresh_from_db()
+    assert (crontab.minute, crontab.hour) == ("0", "4")
+    assert PeriodicTask.objects.filter(crontab=crontab).count() == 1
+    added = reverse("admin:django_celery_beat_intervalschedule_add")
+    assert admin_client.get(added).status_code == 200
 
 
 @pytest.mark.django_db
