@@ -274,25 +274,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         ),
         ("Result", {"fields": ("error_class", "last_error", "outcome_json")}),
     )
-    readonly_fields = (
-        "event",
-        "route",
-        "handler",
-        "status",
-        "attempts",
-        "total_attempts",
-        "requeues",
-        "created_at",
-        "next_attempt",
-        "enqueued_at",
-        "started_at",
-        "lease_expires_at",
-        "finished_at",
-        "updated_at",
-        "error_class",
-        "last_error",
-        "outcome_json",
-    )
+    readonly_fields = tuple(name for _, part in fieldsets for name in part["fields"])
 
     # What other apps add (events.extensions): list columns before "created", and panels
     # after the pipeline's fieldsets on a delivery's page.

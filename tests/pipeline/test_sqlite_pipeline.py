@@ -8,13 +8,9 @@ that retries; the event's derived status each time.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.sqlite_script import run_on_sqlite
 
 SCRIPT = """
 import json, django
@@ -46,22 +42,7 @@ print(json.dumps({
 
 
 def test_a_delivery_runs_its_whole_path_on_sqlite(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3",
-        "SWITCHYARD_VAR_DIR": str(tmp_path / "var"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_on_sqlite(SCRIPT, tmp_path)
     assert found == {
         "vendor": "sqlite",
         "pool": False,
