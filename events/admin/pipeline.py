@@ -215,6 +215,18 @@ class EventAdmin(ReadOnlyAdmin):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
+DELIVERY_SUMMARY = ("event", "route", "handler", "status", "attempts", "total_attempts", "requeues")
+DELIVERY_TIMING = (
+    "created_at",
+    "next_attempt",
+    "enqueued_at",
+    "started_at",
+    "lease_expires_at",
+    "finished_at",
+    "updated_at",
+)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display: tuple[str, ...] = (
@@ -244,37 +256,17 @@ class DeliveryAdmin(ReadOnlyAdmin):
     inlines = (AttemptInline,)
     actions = ("requeue_selected",)
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "event",
-                    "route",
-                    "handler",
-                    "status",
-                    "attempts",
-                    "total_attempts",
-                    "requeues",
-                )
-            },
-        ),
-        (
-            "Timing",
-            {
-                "fields": (
-                    "created_at",
-                    "next_attempt",
-                    "enqueued_at",
-                    "started_at",
-                    "lease_expires_at",
-                    "finished_at",
-                    "updated_at",
-                )
-            },
-        ),
+        (None, {"fields": DELIVERY_SUMMARY}),
+        ("Timing", {"fields": DELIVERY_TIMING}),
         ("Result", {"fields": ("error_class", "last_error", "outcome_json")}),
     )
-    readonly_fields = tuple(name for _, part in fieldsets for name in part["fields"])
+    readonly_fields = (
+        *DELIVERY_SUMMARY,
+        *DELIVERY_TIMING,
+        "error_class",
+        "last_error",
+        "outcome_json",
+    )
 
     # What other apps add (events.extensions): list columns before "created", and panels
     # after the pipeline's fieldsets on a delivery's page.
