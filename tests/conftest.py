@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 
 from tests.redis_server import RedisServer, ServiceError
@@ -179,10 +180,17 @@ def quiesce_workers(redis_server: RedisServer) -> None:
         client.delete(queue)
     names = [f"{w.name}@{socket.gethostname()}" for w in workers]
     inspect = app.control.inspect(destination=names, timeout=2.0)
+    try:
+        replies = [inspect.scheduled() or {}, inspect.reserved() or {}]
+    except redis.exceptions.ConnectionError:
+        # A test that restarted the broker leaves this process's pooled connections dead:
+        # drop them and ask again on new ones.
+        app.pool.force_close_all()
+        replies = [inspect.scheduled() or {}, inspect.reserved() or {}]
     held = [
         task.get("request", task)["id"]
-        for replies in ((inspect.scheduled() or {}), (inspect.reserved() or {}))
-        for tasks in replies.values()
+        for reply in replies
+        for tasks in reply.values()
         for task in tasks
     ]
     if held:
