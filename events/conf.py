@@ -53,6 +53,13 @@ REQUEST_LOG_PER_MINUTE = Setting("SWITCHYARD_REQUEST_LOG_PER_MINUTE", 600, integ
 # command's --yes).
 REPLAY_CONFIRM_ABOVE = Setting("SWITCHYARD_REPLAY_CONFIRM_ABOVE", 100, integer, at_least(0))
 
+# Fan-out limits (events/fanout.py): deliveries one event may make, follow-up events one
+# delivery may emit (a route's max_emits overrides it), and how deep a chain of follow-ups may
+# grow (an external event is depth 0, its follow-ups 1, theirs 2, ...).
+MAX_DELIVERIES_PER_EVENT = Setting("SWITCHYARD_MAX_DELIVERIES_PER_EVENT", 50, integer, at_least(1))
+MAX_EMITS_PER_DELIVERY = Setting("SWITCHYARD_MAX_EMITS_PER_DELIVERY", 20, integer, at_least(0))
+MAX_EMIT_DEPTH = Setting("SWITCHYARD_MAX_EMIT_DEPTH", 8, integer, at_least(0))
+
 register(
     "the pipeline (events)",
     [
@@ -76,6 +83,9 @@ register(
         REQUEST_LOG_DAYS,
         REQUEST_LOG_PER_MINUTE,
         REPLAY_CONFIRM_ABOVE,
+        MAX_DELIVERIES_PER_EVENT,
+        MAX_EMITS_PER_DELIVERY,
+        MAX_EMIT_DEPTH,
     ],
 )
 
