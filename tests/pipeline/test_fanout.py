@@ -11,6 +11,7 @@ from events import dead_letters, dispatch
 from events.delivery import execute
 from events.models import Attempt, Delivery, Event, Route, Source
 from events.publish import publish
+from events.transitions import requeue
 from tests.testapp.fanout_handlers import BURST_TYPE, LOOP_TYPE
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +233,37 @@ def test_fan_out_dead_letters_group_by_cause_whatever_the_counts(
             2,
         )
     ]
+
+
+def test_a_refused_delivery_requeued_by_an_operator_runs(
+    settings: Any, source: Source, wide_routes: list[Route]
+) -> None:
+    settings.SWITCHYARD_MAX_DELIVERIES_PER_EVENT = 2
+    event = publish(source=source, type=WIDE_TYPE, payload={}).event
+    refused = Delivery.objects.get(event=event, status="dead_lettered")
+
+    assert requeue([refused.id], by="ops") == 1
+    assert execute(refused.id).status == "succeeded"
+
+    refused.refresh_from_db()
+    assert (refused.handler, refused.total_attempts) == ("test.child", 1)
+
+
+def test_raising_the_routes_emit_cap_and_requeuing_publishes_the_follow_ups(
+    routes: None, source: Source
+) -> None:
+    # given a burst of three dead-lettered over a cap of two
+    Route.objects.filter(handler="test.burster").update(max_emits=2)
+    event = publish(source=source, type=BURST_TYPE, payload={"count": 3}).event
+    delivery = Delivery.objects.get(event=event)
+    assert execute(delivery.id).status == "dead_lettered"
+
+    # when the operator raises the cap and requeues it
+    Route.objects.filter(handler="test.burster").update(max_emits=3)
+    requeue([delivery.id], by="ops")
+
+    # then its next attempt succeeds and publishes all three
+    assert execute(delivery.id).status == "succeeded"
+    items = Event.objects.filter(type="test.fanout.item", emitted_by=delivery)
+    assert sorted(e.payload["n"] for e in items) == [0, 1, 2]
+    assert Event.objects.get(id=event.id).status == "processed"
