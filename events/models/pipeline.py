@@ -47,7 +47,12 @@ class Event(models.Model):
     )
     # How many follow-ups deep: 0 for an event from outside, its emitter's depth + 1 for a
     # follow-up (set by publish(), checked against SWITCHYARD_MAX_EMIT_DEPTH: events.fanout).
-    depth = models.PositiveSmallIntegerField(default=0)
+    depth = models.PositiveSmallIntegerField(
+        "follow-up depth",
+        default=0,
+        help_text="0 for an event from outside; a follow-up's is its emitter's + 1, at most "
+        "SWITCHYARD_MAX_EMIT_DEPTH.",
+    )
     # Set on a replay's copies (events.replay): the event copied, and the replay that did it.
     replay_of = models.ForeignKey(
         "self",

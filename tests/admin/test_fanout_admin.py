@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from events.models import Route, Source
+from events.models import Delivery, Route, Source
 from events.publish import publish
 
 from .helpers import DEAD
@@ -56,3 +56,24 @@ def test_a_delivery_refused_over_the_delivery_cap_is_listed_with_its_reason(
         "not run: the event matched 2 routes, over the cap of 1 deliveries per event"
         in response.content.decode()
     )
+
+
+def test_an_events_page_shows_its_refused_delivery_and_its_follow_up_depth(
+    admin_client: Client, settings: Any
+) -> None:
+    settings.SWITCHYARD_MAX_DELIVERIES_PER_EVENT = 1
+    for name, handler in (("wide 1", "test.noop"), ("wide 2", "test.child")):
+        Route.objects.create(name=name, event_type="test.fanout.wide", handler=handler)
+    source = Source.objects.create(slug="fanout", kind="api")
+    parent = publish(source=source, type="test.fanout.start", payload={}).event
+    emitter = Delivery.objects.create(event=parent, handler="test.emitter")
+    event = publish(source=source, type="test.fanout.wide", payload={}, emitted_by=emitter).event
+
+    response = admin_client.get(reverse("admin:events_event_change", args=[event.pk]))
+
+    adminform = response.context["adminform"]
+    assert adminform.form.instance.depth == 1
+    page = response.content.decode()
+    shown = page.split("Follow-up depth:</label>")[1].split("</div>")[0]
+    assert shown.split() == ["<div", 'class="readonly">1']
+    assert "not run: the event matched 2 routes, over the cap of 1 deliveries per event" in page
