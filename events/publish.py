@@ -37,6 +37,7 @@ class PublishError(ValueError):
 class PublishResult:
     event: Event
     created: bool
+    # The deliveries that will run; any refused over the fan-out cap are not counted.
     deliveries: int
 
 
