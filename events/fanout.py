@@ -63,6 +63,8 @@ def refused_deliveries(
     event: Event, refused: Sequence[Route], matched: int, now: Any
 ) -> list[Delivery]:
     """Unsaved Delivery rows, dead-lettered from the start, one per refused route."""
+    if not refused:
+        return []
     reason = refused_reason(matched)
     return [
         Delivery(
