@@ -55,6 +55,15 @@ def at_least(minimum: float) -> Check:
     return check
 
 
+def between(minimum: float, maximum: float) -> Check:
+    def check(value: Any) -> str | None:
+        if (problem := at_least(minimum)(value)) is not None:
+            return problem
+        return f"must be at most {maximum}" if value > maximum else None
+
+    return check
+
+
 def one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"must be one of {', '.join(choices)}"

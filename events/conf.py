@@ -5,7 +5,15 @@ timeout, the beat lock); the rest come from the environment variable of the same
 
 from __future__ import annotations
 
-from agents_project.appsettings import Setting, at_least, integer, number, register, text
+from agents_project.appsettings import (
+    Setting,
+    at_least,
+    between,
+    integer,
+    number,
+    register,
+    text,
+)
 
 MAX_BODY_BYTES = Setting("SWITCHYARD_MAX_BODY_BYTES", 1024 * 1024, integer, at_least(1))
 # Seconds a webhook or API body may take to arrive once its headers have; a client that
@@ -53,6 +61,14 @@ REQUEST_LOG_PER_MINUTE = Setting("SWITCHYARD_REQUEST_LOG_PER_MINUTE", 600, integ
 # command's --yes).
 REPLAY_CONFIRM_ABOVE = Setting("SWITCHYARD_REPLAY_CONFIRM_ABOVE", 100, integer, at_least(0))
 
+# Fan-out limits (events/fanout.py): deliveries one event may make, follow-up events one
+# delivery may emit (a route's max_emits overrides it), and how deep a chain of follow-ups may
+# grow (an external event is depth 0, its follow-ups 1, theirs 2, ...).
+MAX_DELIVERIES_PER_EVENT = Setting("SWITCHYARD_MAX_DELIVERIES_PER_EVENT", 50, integer, at_least(1))
+MAX_EMITS_PER_DELIVERY = Setting("SWITCHYARD_MAX_EMITS_PER_DELIVERY", 20, integer, at_least(0))
+# Event.depth is a small integer: a chain can be at most 32767 deep.
+MAX_EMIT_DEPTH = Setting("SWITCHYARD_MAX_EMIT_DEPTH", 8, integer, between(0, 32766))
+
 register(
     "the pipeline (events)",
     [
@@ -76,6 +92,9 @@ register(
         REQUEST_LOG_DAYS,
         REQUEST_LOG_PER_MINUTE,
         REPLAY_CONFIRM_ABOVE,
+        MAX_DELIVERIES_PER_EVENT,
+        MAX_EMITS_PER_DELIVERY,
+        MAX_EMIT_DEPTH,
     ],
 )
 

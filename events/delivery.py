@@ -24,6 +24,7 @@ from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
 from .extensions import Run, provide
+from .fanout import FanOutLimit, check_emitted
 from .leases import keeper
 from .metrics import ATTEMPTS, HANDLER_SECONDS
 from .models import Delivery
@@ -118,13 +119,17 @@ def _run(claimed: Claim, deadline: float, started: Any, worker: str) -> Outcome:
         _report_overrun(claimed, ctx)
         outcome = _check_outcome(result)
         _check_emitted(ctx.emitted)
+        # Over a fan-out limit: dead-lettered, and none of its follow-ups published.
+        check_emitted(delivery, ctx.emitted, claimed.route.max_emits)
     except GeneratorExit:
         raise
     except BaseException as exc:
         _report_overrun(claimed, ctx)
+        # A fan-out limit's traceback would show only this module; its message says it all.
+        trace = "" if isinstance(exc, FanOutLimit) else tb_module.format_exc()
         # SystemExit and KeyboardInterrupt too: left to Celery, they would leave the message
         # unacked and the delivery running with no trace of why.
-        recorded = _record(fail, claimed, exc, tb_module.format_exc(), started, clean.text)
+        recorded = _record(fail, claimed, exc, trace, started, clean.text)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return recorded

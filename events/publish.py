@@ -17,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import dispatch
+from . import dispatch, fanout
 from .metrics import EVENTS
 from .models import Delivery, Event, EventStatus, Replay, Source
 from .routing import matching_routes
@@ -37,6 +37,7 @@ class PublishError(ValueError):
 class PublishResult:
     event: Event
     created: bool
+    # The deliveries that will run; any refused over the fan-out cap are not counted.
     deliveries: int
 
 
@@ -155,6 +156,14 @@ def publish(
     # From the per-process memo (events/lookups.py): known before the INSERT, so an event
     # nothing routes is stored as ignored at once rather than updated after.
     routes = [] if ignored else matching_routes(type, payload, source=source, cached=True)
+    # Past SWITCHYARD_MAX_DELIVERIES_PER_EVENT, the rest are stored refused (events.fanout).
+    matched = len(routes)
+    routes, refused = fanout.split_routes(routes)
+    if not routes:
+        status = EventStatus.IGNORED
+    else:
+        # A refused delivery is dead-lettered, so the event counts as started (events.status).
+        status = EventStatus.PROCESSING if refused else EventStatus.RECEIVED
     try:
         # One transaction and no savepoint: a duplicate fails the event INSERT, the first
         # statement, so rolling the whole block back loses nothing (inside a caller's
@@ -170,9 +179,11 @@ def publish(
                 received_at=now,
                 status_changed_at=now,
                 emitted_by=emitted_by,
+                # Follow-ups one deeper than their emitter's event (events.fanout).
+                depth=emitted_by.event.depth + 1 if emitted_by is not None else 0,
                 replay_of=replay_of,
                 replay=replay,
-                status=EventStatus.RECEIVED if routes else EventStatus.IGNORED,
+                status=status,
             )
             deliveries = Delivery.objects.bulk_create(
                 [
@@ -186,10 +197,11 @@ def publish(
                     )
                     for route in routes
                 ]
+                + fanout.refused_deliveries(event, refused, matched, now)
             )
             jobs = [
                 (d.id, route.queue, route.time_limit)
-                for d, route in zip(deliveries, routes, strict=True)
+                for d, route in zip(deliveries[: len(routes)], routes, strict=True)
             ]
             if jobs:
                 transaction.on_commit(lambda: dispatch.enqueue(jobs), robust=True)
@@ -199,8 +211,17 @@ def publish(
             raise
         log.info("duplicate event %s from %s (external id %s)", existing.id, source, external_id)
         return PublishResult(event=existing, created=False, deliveries=0)
-    log.info("event %s %s stored with %d deliveries", event.id, type, len(deliveries))
+    log.info("event %s %s stored with %d deliveries", event.id, type, len(routes))
+    if refused:
+        log.warning(
+            "event %s %s matched %d routes; %d refused over the cap (%s)",
+            event.id,
+            type,
+            matched,
+            len(refused),
+            ", ".join(route.name for route in refused),
+        )
     # Counted once stored: an enclosing transaction that later rolls back (a handler's
     # follow-ups when recording its success fails) leaves this count one too high.
     EVENTS.labels(source.slug, type).inc()
-    return PublishResult(event=event, created=True, deliveries=len(deliveries))
+    return PublishResult(event=event, created=True, deliveries=len(routes))

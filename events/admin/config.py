@@ -125,6 +125,7 @@ class RouteAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Fan-out", {"fields": ("max_emits",)}),
         ("History", {"fields": ("managed", "created_at", "updated_at")}),
     )
 

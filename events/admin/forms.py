@@ -147,8 +147,14 @@ class RouteForm(forms.ModelForm):
             "time_limit",
             "queue",
             "stale_after",
+            "max_emits",
         )
         help_texts = {
+            "max_emits": (
+                "Follow-up events one delivery of this route may emit (ctx.emit). Over it the "
+                "delivery is dead-lettered and none is published. Empty: the "
+                "SWITCHYARD_MAX_EMITS_PER_DELIVERY setting. Applies from the next attempt."
+            ),
             "queue": (
                 "The Celery queue this route's deliveries are sent to. A worker must consume "
                 "it (celery worker -Q default,maintenance,<queue>), or its deliveries wait and "

@@ -102,7 +102,10 @@ class EventAdmin(ReadOnlyAdmin):
     actions = ("requeue_dead_letters", replay_selected)
     fieldsets = (
         (None, {"fields": ("id", "type", "source", "status", "received_at", "status_changed_at")}),
-        ("Identity", {"fields": ("external_id", "partition_key", "schema_version", "emitted_by")}),
+        (
+            "Identity",
+            {"fields": ("external_id", "partition_key", "schema_version", "emitted_by", "depth")},
+        ),
         ("Replays", {"fields": ("replayed_from", "replay_copies")}),
         ("Payload", {"fields": ("payload_json",)}),
     )
@@ -117,6 +120,7 @@ class EventAdmin(ReadOnlyAdmin):
         "partition_key",
         "schema_version",
         "emitted_by",
+        "depth",
         "replayed_from",
         "replay_copies",
         "payload_json",

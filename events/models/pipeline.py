@@ -45,6 +45,14 @@ class Event(models.Model):
     emitted_by = models.ForeignKey(
         "Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="emitted"
     )
+    # How many follow-ups deep: 0 for an event from outside, its emitter's depth + 1 for a
+    # follow-up (set by publish(), checked against SWITCHYARD_MAX_EMIT_DEPTH: events.fanout).
+    depth = models.PositiveSmallIntegerField(
+        "follow-up depth",
+        default=0,
+        help_text="0 for an event from outside; a follow-up's is its emitter's + 1, at most "
+        "SWITCHYARD_MAX_EMIT_DEPTH.",
+    )
     # Set on a replay's copies (events.replay): the event copied, and the replay that did it.
     replay_of = models.ForeignKey(
         "self",
@@ -132,6 +140,12 @@ class Route(models.Model):
     )
     time_limit = models.PositiveIntegerField(default=60, help_text="Seconds one attempt may run.")
     queue = models.CharField(max_length=64, default="default")
+    max_emits = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Follow-up events one delivery may emit; over it the delivery is "
+        "dead-lettered and none is published. Empty: SWITCHYARD_MAX_EMITS_PER_DELIVERY.",
+    )
     stale_after = models.PositiveIntegerField(
         null=True,
         blank=True,

@@ -11,6 +11,7 @@ from datetime import timedelta
 from events import conf
 from handlers import registry
 
+from ..fanout import max_emits
 from ..models import Delivery, Route
 
 log = logging.getLogger("switchyard.pipeline")
@@ -31,6 +32,8 @@ class RouteSettings:
     backoff_jitter: float
     queue: str
     stale_after: int | None
+    # Follow-up events one delivery may emit (events.fanout).
+    max_emits: int = 0
 
 
 def route_settings(delivery: Delivery) -> RouteSettings:
@@ -44,6 +47,7 @@ def route_settings(delivery: Delivery) -> RouteSettings:
             backoff_jitter=route.backoff_jitter,
             queue=route.queue,
             stale_after=route.stale_after,
+            max_emits=max_emits(route),
         )
     spec = registry.get(delivery.handler)
     return RouteSettings(
@@ -54,6 +58,7 @@ def route_settings(delivery: Delivery) -> RouteSettings:
         backoff_jitter=0.25,
         queue=spec.queue if spec else "default",
         stale_after=spec.stale_after if spec else None,
+        max_emits=max_emits(None),
     )
 
 

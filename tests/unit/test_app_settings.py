@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
         ("SWITCHYARD_LEASE_SECONDS", "0.5", "must be at least 1"),
         ("SWITCHYARD_SWEEP_GRACE", "soon", "not a number"),
         ("SWITCHYARD_MAX_BODY_BYTES", "0", "must be at least 1"),
+        ("SWITCHYARD_MAX_EMIT_DEPTH", "40000", "must be at most 32766"),
+        ("SWITCHYARD_MAX_DELIVERIES_PER_EVENT", "0", "must be at least 1"),
         ("SWITCHYARD_AGENT_PROVIDER", "claude", "must be one of anthropic, offline"),
         ("ANTHROPIC_TIMEOUT", "0", "must be at least 0.1"),
         ("SWITCHYARD_GITHUB_TIMEOUT", "-1", "must be at least 0.1"),
