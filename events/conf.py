@@ -53,6 +53,10 @@ REQUEST_LOG_PER_MINUTE = Setting("SWITCHYARD_REQUEST_LOG_PER_MINUTE", 600, integ
 # command's --yes).
 REPLAY_CONFIRM_ABOVE = Setting("SWITCHYARD_REPLAY_CONFIRM_ABOVE", 100, integer, at_least(0))
 
+# The largest ``ctx.state`` a handler may leave, in bytes of compact JSON (events/state.py); a
+# run that leaves more is dead-lettered with the sizes in its error, and nothing is written.
+STATE_MAX_BYTES = Setting("SWITCHYARD_STATE_MAX_BYTES", 64 * 1024, integer, at_least(2))
+
 register(
     "the pipeline (events)",
     [
@@ -76,6 +80,7 @@ register(
         REQUEST_LOG_DAYS,
         REQUEST_LOG_PER_MINUTE,
         REPLAY_CONFIRM_ABOVE,
+        STATE_MAX_BYTES,
     ],
 )
 

@@ -14,6 +14,7 @@ from handlers.registry import PermanentError, TransientError, handler
 from . import (
     agent_handlers,  # noqa: F401  (registers the real-worker agent handlers)
     approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
+    state_handlers,  # noqa: F401  (handlers that keep ctx.state)
 )
 from .models import HandlerCall, SideEffect
 
