@@ -144,9 +144,9 @@ def test_a_state_that_keeps_changing_fails_the_attempt_as_transient_after_max_ru
     assert (delivery.status, delivery.attempts) == ("retrying", 1)
     assert delivery.error_class == "handlers.errors.TransientError"
     assert delivery.last_error == (
-        f"state for test.state.count/guest-1 changed since version {MAX_RUNS - 1} was read: another "
-        f"write came first on each of {MAX_RUNS} runs of the handler in this attempt; it is "
-        "retried after its backoff"
+        f"state for test.state.count/guest-1 changed since version {MAX_RUNS - 1} was read: "
+        f"another write came first on each of {MAX_RUNS} runs of the handler in this attempt; "
+        "it is retried after its backoff"
     )
     assert stored("test.state.count", "guest-1") == ({"count": 104}, MAX_RUNS)
     assert HandlerCall.objects.filter(event_id=str(delivery.event_id)).count() == MAX_RUNS
