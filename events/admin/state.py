@@ -120,9 +120,10 @@ class HandlerStateAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: HandlerState, form: Any, change: bool) -> None:
-        change_ = StateWrite(obj.handler, obj.partition_key, form.cleaned_data["data"], obj.version)
-        # The version was checked under the row's lock in the form's clean(): this wins.
-        write(change_, None, edited_by=request.user.get_username())
+        # The version shown was checked under the row's lock in the form's clean(): this wins.
+        shown = form.cleaned_data["shown_version"]
+        edit = StateWrite(obj.handler, obj.partition_key, form.cleaned_data["data"], shown)
+        write(edit, None, edited_by=request.user.get_username())
         obj.refresh_from_db()
 
     @admin.display(description="partition key", ordering="partition_key")
