@@ -69,6 +69,10 @@ MAX_EMITS_PER_DELIVERY = Setting("SWITCHYARD_MAX_EMITS_PER_DELIVERY", 20, intege
 # Event.depth is a small integer: a chain can be at most 32767 deep.
 MAX_EMIT_DEPTH = Setting("SWITCHYARD_MAX_EMIT_DEPTH", 8, integer, between(0, 32766))
 
+# The largest ``ctx.state`` a handler may leave, in bytes of compact JSON (events/state.py); a
+# run that leaves more is dead-lettered with the sizes in its error, and nothing is written.
+STATE_MAX_BYTES = Setting("SWITCHYARD_STATE_MAX_BYTES", 64 * 1024, integer, at_least(2))
+
 register(
     "the pipeline (events)",
     [
@@ -95,6 +99,7 @@ register(
         MAX_DELIVERIES_PER_EVENT,
         MAX_EMITS_PER_DELIVERY,
         MAX_EMIT_DEPTH,
+        STATE_MAX_BYTES,
     ],
 )
 

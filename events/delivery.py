@@ -30,6 +30,7 @@ from .metrics import ATTEMPTS, HANDLER_SECONDS
 from .models import Delivery
 from .publish import PublishError, check_fields, check_payload
 from .redaction import Sanitiser, sanitiser_for
+from .state import MAX_RUNS, StateConflict, loader, pending
 from .transitions import Claim, Outcome, claim, fail, route_settings, storable, succeed
 
 __all__ = ["build_context", "execute", "storable"]
@@ -65,6 +66,7 @@ def build_context(
         # Secret values never reach the model, even if a tool returns one.
         redact=clean.text,
         last_attempt=delivery.attempts >= route_settings(delivery).max_attempts,
+        load_state=loader(delivery.handler, event.partition_key),
     )
     provide(Run(delivery, number, attempt_id, clean), ctx)
     return ctx
@@ -101,13 +103,47 @@ def execute(delivery_id: int, *, worker: str = "") -> Outcome:
 
 def _run(claimed: Claim, deadline: float, started: Any, worker: str) -> Outcome:
     delivery = claimed.delivery
-    spec = registry.get(delivery.handler)
     # Known secrets (the environment's, the source's) are replaced in whatever this run stores:
-    # steps, the outcome, emitted events, the error and its traceback; the API and the admin
-    # show only what is stored.
+    # steps, the outcome, emitted events, state, the error and its traceback; the API and the
+    # admin show only what is stored.
     clean = sanitiser_for(delivery)
     ctx = build_context(delivery, claimed.number, claimed.attempt_id or None, clean)
     ctx.deadline = deadline
+    conflict: StateConflict | None = None
+    for run in range(1, MAX_RUNS + 1):
+        if conflict is not None:
+            # Another write to the handler's state came first: nothing of the last run was
+            # recorded; run the handler again on the fresh state, in the same attempt.
+            log.info(
+                "delivery %s (%s) attempt %s: %s; running the handler again (run %s of %s)",
+                delivery.id,
+                delivery.handler,
+                claimed.number,
+                conflict,
+                run,
+                MAX_RUNS,
+            )
+            ctx.start_over()
+        try:
+            return _run_once(claimed, ctx, started, worker, clean)
+        except StateConflict as lost:
+            conflict = lost
+        if time.monotonic() >= deadline:
+            break
+    gave_up = TransientError(
+        f"{conflict}: another write came first on each of {run} runs of the handler in this "
+        "attempt; it is retried after its backoff"
+    )
+    return _record(fail, claimed, gave_up, "", started, clean.text)
+
+
+def _run_once(
+    claimed: Claim, ctx: HandlerContext, started: Any, worker: str, clean: Sanitiser
+) -> Outcome:
+    """One run of the handler and its recorded result; StateConflict (nothing recorded) when
+    the state it leaves changed since it read it."""
+    delivery = claimed.delivery
+    spec = registry.get(delivery.handler)
     # The handler may wait for seconds (an agent on its model): it starts holding no
     # connection, and takes one from the pool only for the writes it makes.
     release_connections()
@@ -121,6 +157,7 @@ def _run(claimed: Claim, deadline: float, started: Any, worker: str) -> Outcome:
         _check_emitted(ctx.emitted)
         # Over a fan-out limit: dead-lettered, and none of its follow-ups published.
         check_emitted(delivery, ctx.emitted, claimed.route.max_emits)
+        state = pending(ctx, clean)
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -139,7 +176,7 @@ def _run(claimed: Claim, deadline: float, started: Any, worker: str) -> Outcome:
         replace(item, payload=clean.json(dict(item.payload)), partition_key=_clean_key(item, clean))
         for item in ctx.emitted
     ]
-    return _record(succeed, claimed, outcome, emitted, started)
+    return _record(succeed, claimed, outcome, emitted, started, state)
 
 
 def _report_overrun(claimed: Claim, ctx: HandlerContext) -> None:

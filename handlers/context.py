@@ -1,7 +1,9 @@
-"""What a handler receives: the event's data, its attempt, an idempotency key, emit()."""
+"""What a handler receives: the event's data, its attempt, an idempotency key, emit(), and its
+memory for the event's partition key (``ctx.state``)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,14 @@ class ApprovalTicket:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class StateSnapshot:
+    """A handler's memory for one partition key, as a run read it."""
+
+    data: dict[str, Any]
+    version: int  # 0: nothing stored yet
+
+
 @dataclass
 class HandlerContext:
     event: EventData
@@ -85,6 +95,47 @@ class HandlerContext:
     # Whether this is the last attempt the route allows before the delivery is dead-lettered:
     # a handler that fails now will not run again unless an operator requeues it.
     last_attempt: bool = False
+    # Reads this handler's memory for the event's partition key (``ctx.state``); None when
+    # nobody keeps state.
+    load_state: Callable[[], StateSnapshot] | None = None
+    # What ``ctx.state`` was read as, once the handler has touched it; None until then.
+    state_read: StateSnapshot | None = field(default=None, init=False, repr=False)
+    _state: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """This handler's memory for the event's partition key: a JSON object it may change.
+
+        Read on first use (with its version), so a handler that never touches it costs no
+        query. What the handler leaves is written with its success, in the same transaction,
+        only if nobody wrote it since it was read; otherwise the handler runs again on the
+        fresh state (docs/operations.md, "Memory across events").
+        """
+        if self._state is None:
+            if self.load_state is None:
+                raise RuntimeError("ctx.state is not available: nothing keeps state for this run")
+            read = self.load_state()
+            self.state_read = read
+            self._state = copy.deepcopy(read.data)
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise ValueError("ctx.state must be a dict (a JSON object)")
+        self.state  # noqa: B018 - read first: the write is checked against the version read
+        self._state = value
+
+    def state_left(self) -> dict[str, Any] | None:
+        """What the handler left in ``ctx.state``; None if it never touched it."""
+        return self._state
+
+    def start_over(self) -> None:
+        """Forget what a run left in this context (its emitted events, the state it read and
+        changed) before the handler runs again with it."""
+        self.emitted.clear()
+        self.state_read = None
+        self._state = None
 
     def emit(self, type: str, payload: Mapping[str, Any], partition_key: str | None = None) -> None:
         """Ask for a follow-up event. It is stored in the same transaction that records this

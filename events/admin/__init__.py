@@ -16,6 +16,7 @@ from .requests import RejectedRequestAdmin
 from .schedule_ticks import ScheduleTickAdmin
 from .schedules import ScheduleAdmin
 from .site import configure
+from .state import HandlerStateAdmin
 from .tokens import ApiTokenAdmin
 
 configure(admin.site)
@@ -25,6 +26,7 @@ __all__ = [
     "DeadLetterAdmin",
     "DeliveryAdmin",
     "EventAdmin",
+    "HandlerStateAdmin",
     "RejectedRequestAdmin",
     "ReplayAdmin",
     "RouteAdmin",

@@ -36,6 +36,7 @@ MODEL_ORDER = (
     "Delivery",
     "DeadLetter",
     "Replay",
+    "HandlerState",
     "Source",
     "Route",
     "Schedule",

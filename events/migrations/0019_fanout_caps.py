@@ -13,7 +13,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0017_requeue_marks"),
+        ("events", "0018_handler_state"),
     ]
 
     operations = [

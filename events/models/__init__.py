@@ -1,6 +1,6 @@
 """The pipeline's models, by concern: where events come from (sources), what happens to them
-(pipeline), the schedules that publish them, the requests that were refused (requests), and
-the once-a-minute samples the dashboard draws (samples).
+(pipeline), the schedules that publish them, the requests that were refused (requests), the
+once-a-minute samples the dashboard draws (samples), and handlers' memory across events (state).
 
 Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
 An event's status is derived from its deliveries (see events.status).
@@ -23,6 +23,7 @@ from .requests import RejectedRequest
 from .samples import PipelineSample
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
 from .sources import ApiToken, Source
+from .state import HandlerState
 
 __all__ = [
     "ApiToken",
@@ -34,6 +35,7 @@ __all__ = [
     "DeliveryStatus",
     "Event",
     "EventStatus",
+    "HandlerState",
     "OverlapPolicy",
     "PipelineSample",
     "RejectedRequest",

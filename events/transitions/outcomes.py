@@ -17,6 +17,7 @@ from handlers.errors import PermanentError, TransientError
 from .. import rows
 from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus
 from ..publish import internal_source, publish
+from ..state import StateWrite, write
 from ..status import lock_event, settle_event_status
 from .claiming import Claim, Outcome
 from .policy import backoff_delay
@@ -46,8 +47,14 @@ def duration_ms(started: Any, now: Any) -> int:
 
 
 def succeed(
-    claimed: Claim, outcome: dict[str, Any] | None, emitted: list[Emitted], started: Any
+    claimed: Claim,
+    outcome: dict[str, Any] | None,
+    emitted: list[Emitted],
+    started: Any,
+    state: StateWrite | None = None,
 ) -> Outcome:
+    """Record the success; with ``state``, write the handler's state in the same transaction,
+    or raise events.state.StateConflict (and record nothing) when it changed since read."""
     delivery = claimed.delivery
     now = timezone.now()
     with transaction.atomic():
@@ -72,6 +79,8 @@ def succeed(
                 claimed.number,
             )
             return Outcome(delivery.id, "noop")
+        if state is not None:
+            write(state, delivery.id)
         update_attempt(
             claimed,
             status=AttemptStatus.SUCCEEDED,

@@ -140,7 +140,13 @@ def hmac_envelopes(run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         (
             "helpdesk ticket",
             "support.triage: category, priority, ticket.routed",
-            {"type": "ticket.created", "id": f"demo-{run_id}-ticket", "payload": ticket},
+            {
+                "type": "ticket.created",
+                "id": f"demo-{run_id}-ticket",
+                "payload": ticket,
+                # The requester: support triage remembers each one's tickets of the last day.
+                "partition_key": ticket["ticket"]["requester"]["email"],
+            },
         ),
         (
             "monitoring alert",

@@ -2,8 +2,9 @@
 
 On ``ticket.created`` the agent answers with the triage; the handler looks the team queue up
 from the category (queues.py, never from the model) and emits ``ticket.routed`` with the
-ticket id, queue, category, priority and summary, for whatever files it in the helpdesk.
-See docs/agents.md ("Support triage").
+ticket id, queue, category, priority and summary, for whatever files it in the helpdesk. It
+remembers each requester's tickets of the last day (memory.py, ``ctx.state``): the third
+within 24 hours is escalated to urgent. See docs/agents.md ("Support triage").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from handlers.errors import PermanentError
 from handlers.llm import Agent, OfflinePlan
 from handlers.registry import handler
 
-from . import conf, prompt, rules, tools
+from . import conf, memory, prompt, rules, tools
 
 NAME = "support.triage"
 
@@ -58,10 +59,20 @@ def triage_ticket(ctx: HandlerContext) -> dict[str, Any]:
         raise PermanentError(str(exc)) from None
     result = triager.run(ctx, prompt.INSTRUCTIONS)
     triage = prompt.parse_answer(result.text)
+    ticket = ticket_id(ctx)
+    tickets_in_24h = memory.remember(ctx, ticket)
+    escalated = tickets_in_24h is not None and tickets_in_24h >= memory.ESCALATE_AT
     routed = {
-        "ticket_id": ticket_id(ctx),
+        "ticket_id": ticket,
         "queue": queue_map[triage["category"]],
         **triage,
+        "priority": "urgent" if escalated else triage["priority"],
+        "escalated": escalated,
     }
     ctx.emit("ticket.routed", routed)
-    return {**result.as_outcome(), **triage, "routed": routed}
+    return {
+        **result.as_outcome(),
+        **triage,
+        "tickets_in_24h": tickets_in_24h,
+        "routed": routed,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 import handlers.agents.support_triage as support
 from events.delivery import execute
-from events.models import Delivery, DeliveryStatus, Event, Source
+from events.models import Delivery, DeliveryStatus, Event, HandlerState, Source
 from events.publish import internal_source, publish
 from handlers.agents.support_triage import queues, rules
 from handlers.models import Step
@@ -78,7 +79,7 @@ def test_a_ticket_is_triaged_and_routed_to_its_team_queue(
 
     # then
     assert delivery.status == DeliveryStatus.SUCCEEDED, delivery.last_error
-    routed = {"ticket_id": "48213", "queue": "billing", **TRIAGE}
+    routed = {"ticket_id": "48213", "queue": "billing", **TRIAGE, "escalated": False}
     assert {k: delivery.outcome[k] for k in ("summary", "category", "priority", "routed")} == {
         **TRIAGE,
         "routed": routed,
@@ -129,6 +130,7 @@ def test_offline_provider_triages_by_rules_with_the_queue_override(
         "ticket_id": "48213",
         "queue": "finance-ops",
         **triage,
+        "escalated": False,
     }
     assert list(
         Step.objects.filter(attempt__delivery=delivery)
@@ -230,3 +232,99 @@ def test_a_ticket_cannot_make_the_model_read_another_requesters_tickets(
         "ValueError: only the tickets of this ticket's requester can be looked up"
     )
     assert "term sheet" not in json.dumps(fake_api.requests[1].body)
+
+
+# --- Memory across tickets (handlers/agents/support_triage/memory.py, ctx.state) -----------
+
+T0 = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+
+
+def deliver_at(source: Source, ticket_id: int, hours: float, key: str | None = EMAIL) -> Delivery:
+    """A ticket from Dana received ``hours`` after T0, with her email as partition key."""
+    event = publish(
+        source=source,
+        type="ticket.created",
+        payload=ticket(ticket_id, "Charged twice again"),
+        partition_key=key,
+    ).event
+    Event.objects.filter(id=event.id).update(received_at=T0 + timedelta(hours=hours))
+    delivery = Delivery.objects.get(event=event, handler="support.triage")
+    execute(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED, delivery.last_error
+    return delivery
+
+
+def routed_of(delivery: Delivery) -> tuple[int | None, str, bool]:
+    routed = Event.objects.get(type="ticket.routed", emitted_by=delivery).payload
+    return delivery.outcome["tickets_in_24h"], routed["priority"], routed["escalated"]
+
+
+@pytest.mark.django_db
+def test_the_third_ticket_from_a_requester_within_a_day_is_escalated(
+    fake_api: FakeMessagesAPI, helpdesk: Source, settings: Any
+) -> None:
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+
+    first = deliver_at(helpdesk, 1, hours=0)
+    second = deliver_at(helpdesk, 2, hours=2)
+    third = deliver_at(helpdesk, 3, hours=20)
+
+    # the offline rules say "high" for "Charged twice"; the third within 24 h goes out urgent
+    assert [routed_of(d) for d in (first, second, third)] == [
+        (1, "high", False),
+        (2, "high", False),
+        (3, "urgent", True),
+    ]
+    assert third.outcome["priority"] == "high"  # the triage itself is kept as it was
+    state = HandlerState.objects.get(handler="support.triage", partition_key=EMAIL)
+    assert state.data == {
+        "tickets": [
+            {"id": "1", "at": T0.isoformat()},
+            {"id": "2", "at": (T0 + timedelta(hours=2)).isoformat()},
+            {"id": "3", "at": (T0 + timedelta(hours=20)).isoformat()},
+        ]
+    }
+    assert (state.version, state.updated_by_delivery_id) == (3, third.pk)
+    assert fake_api.requests == []
+
+
+@pytest.mark.django_db
+def test_tickets_more_than_a_day_apart_are_not_escalated_and_are_forgotten(
+    fake_api: FakeMessagesAPI, helpdesk: Source, settings: Any
+) -> None:
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+
+    deliver_at(helpdesk, 1, hours=0)
+    deliver_at(helpdesk, 2, hours=13)
+    third = deliver_at(helpdesk, 3, hours=25)
+
+    assert routed_of(third) == (2, "high", False)
+    state = HandlerState.objects.get(handler="support.triage", partition_key=EMAIL)
+    assert [entry["id"] for entry in state.data["tickets"]] == ["2", "3"]
+
+
+@pytest.mark.django_db
+def test_the_same_ticket_sent_again_is_counted_once(
+    fake_api: FakeMessagesAPI, helpdesk: Source, settings: Any
+) -> None:
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+
+    deliver_at(helpdesk, 7, hours=0)
+    deliver_at(helpdesk, 7, hours=1)
+    again = deliver_at(helpdesk, 7, hours=2)
+
+    assert routed_of(again) == (1, "high", False)
+
+
+@pytest.mark.django_db
+def test_a_ticket_without_a_partition_key_keeps_no_memory(
+    fake_api: FakeMessagesAPI, helpdesk: Source, settings: Any
+) -> None:
+    settings.SWITCHYARD_AGENT_PROVIDER = "offline"
+
+    for n in range(3):
+        delivery = deliver_at(helpdesk, n, hours=n, key=None)
+
+    assert routed_of(delivery) == (None, "high", False)
+    assert not HandlerState.objects.exists()
