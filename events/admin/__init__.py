@@ -8,7 +8,7 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
-from .config import RouteAdmin, SourceAdmin
+from .config import ResourceAdmin, RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .replays import ReplayAdmin
@@ -27,6 +27,7 @@ __all__ = [
     "EventAdmin",
     "RejectedRequestAdmin",
     "ReplayAdmin",
+    "ResourceAdmin",
     "RouteAdmin",
     "ScheduleAdmin",
     "ScheduleTickAdmin",

@@ -38,6 +38,7 @@ MODEL_ORDER = (
     "Replay",
     "Source",
     "Route",
+    "Resource",
     "Schedule",
     "ScheduleTick",
     "ApiToken",
