@@ -14,6 +14,7 @@ from handlers.registry import PermanentError, TransientError, handler
 from . import (
     agent_handlers,  # noqa: F401  (registers the real-worker agent handlers)
     approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
+    limited_handlers,  # noqa: F401  (the rate-limit tests' handler)
 )
 from .models import HandlerCall, SideEffect
 
