@@ -114,7 +114,8 @@ def test_the_sweeper_leaves_a_deferred_delivery_until_its_start_then_re_sends_it
     execute(first.id)
     assert execute(second.id).status == "deferred"
     second.refresh_from_db()
-    start = second.next_attempt_at
+    start = second.deferred_until
+    assert start is not None and start == second.next_attempt_at
 
     # a sweep before its start (no grace) leaves it: its message is not lost, only waiting
     assert sweep(now=start - timedelta(seconds=1), grace=0).resent == 0
