@@ -3,6 +3,7 @@ with a rate limit that holds across every worker (events.limits)."""
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -18,7 +19,9 @@ class Resource(models.Model):
         help_text="Deliveries using it started a second, across all workers. Empty: no limit.",
     )
     burst = models.PositiveIntegerField(
-        default=1, help_text="Starts allowed at once above the rate (the bucket's size)."
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Starts allowed at once above the rate (the bucket's size).",
     )
     description = models.CharField(max_length=200, blank=True, default="")
     updated_at = models.DateTimeField(default=timezone.now)

@@ -145,7 +145,9 @@ class Route(models.Model):
         help_text="Deliveries started a second, across all workers. Empty: none.",
     )
     rate_burst = models.PositiveIntegerField(
-        default=1, help_text="Starts allowed at once above the rate (the bucket's size)."
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Starts allowed at once above the rate (the bucket's size).",
     )
     resources = models.JSONField(
         default=list,

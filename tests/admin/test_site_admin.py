@@ -48,6 +48,7 @@ def test_index_lists_the_events_app_first_then_the_agents_in_working_order(
         "Replay",
         "Source",
         "Route",
+        "Resource",
         "Schedule",
         "ScheduleTick",
         "ApiToken",
@@ -71,6 +72,7 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
         "Replay",
         "Source",
         "Route",
+        "Resource",
         "Schedule",
         "ScheduleTick",
         "ApiToken",
@@ -195,6 +197,7 @@ def test_route_list_links_the_event_type_and_leaves_out_the_name(
         "max_attempts",
         "time_limit",
         "queue",
+        "rate",
     ]
     link = reverse("admin:events_route_change", args=[route.pk])
     assert (
