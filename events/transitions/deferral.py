@@ -25,6 +25,7 @@ from django.utils import timezone
 from events import conf
 
 from .. import limits
+from ..metrics import DEFERRALS
 from ..models import Delivery, DeliveryStatus
 from .claiming import Outcome
 from .policy import CLAIM_SKEW
@@ -130,6 +131,7 @@ def defer(waiting: Waiting, hold: Hold, now: datetime) -> Outcome:
     )
     if not won:
         return Outcome(waiting.id, "noop")
+    DEFERRALS.labels(waiting.handler).inc()
     log.info("delivery %s deferred %.2f s (%s)", waiting.id, hold.wait, hold.reason)
     return _outcome(waiting, "deferred", hold.wait)
 
