@@ -30,6 +30,9 @@ API_AUTH_FAILURES_PER_MINUTE = Setting(
 CLIENT_IP_HEADER = Setting("SWITCHYARD_CLIENT_IP_HEADER", "", text)
 # Seconds a web process keeps a source and the routes of an event type (events/lookups.py).
 LOOKUP_CACHE_SECONDS = Setting("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5.0, number, at_least(0))
+# Seconds ahead a rate limit reserves starts for deliveries that must wait (events/limits.py):
+# a changed rate reaches every start after this; a backlog longer than it asks again later.
+RATE_LIMIT_HORIZON = Setting("SWITCHYARD_RATE_LIMIT_HORIZON", 10.0, number, at_least(0))
 # Upper bounds for what a route may ask for (settings.py derives Redis's visibility timeout).
 MAX_TIME_LIMIT = Setting("SWITCHYARD_MAX_TIME_LIMIT", 1800, integer, at_least(1))
 MAX_BACKOFF = Setting("SWITCHYARD_MAX_BACKOFF", 3600, integer, at_least(1))
@@ -82,6 +85,7 @@ register(
         API_AUTH_FAILURES_PER_MINUTE,
         CLIENT_IP_HEADER,
         LOOKUP_CACHE_SECONDS,
+        RATE_LIMIT_HORIZON,
         MAX_TIME_LIMIT,
         MAX_BACKOFF,
         LEASE_SECONDS,

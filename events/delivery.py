@@ -31,7 +31,7 @@ from .models import Delivery
 from .publish import PublishError, check_fields, check_payload
 from .redaction import Sanitiser, sanitiser_for
 from .state import MAX_RUNS, StateConflict, loader, pending
-from .transitions import Claim, Outcome, claim, fail, route_settings, storable, succeed
+from .transitions import Claim, Outcome, claim, fail, gate, route_settings, storable, succeed
 
 __all__ = ["build_context", "execute", "storable"]
 
@@ -73,7 +73,14 @@ def build_context(
 
 
 def execute(delivery_id: int, *, worker: str = "") -> Outcome:
-    """One task run: claim, call the handler outside any transaction, record the result."""
+    """One task run: the limits, the claim, the handler outside any transaction, its result.
+
+    The limits are asked before the claim: a delivery that may not start yet is deferred
+    (events.transitions.deferral) without an attempt, and the claim stays the one guard
+    against running a delivery twice."""
+    held = gate(delivery_id)
+    if held is not None:
+        return held
     claimed = claim(delivery_id, worker=worker)
     if isinstance(claimed, Outcome):
         return claimed

@@ -33,6 +33,11 @@ ATTEMPTS = Counter(
     "tried again) or dead_lettered.",
     ["handler", "outcome"],
 )
+DEFERRALS = Counter(
+    "switchyard_deferrals_total",
+    "Deliveries deferred by a limit before their claim (no attempt spent), by handler.",
+    ["handler"],
+)
 INGEST_SECONDS = Histogram(
     "switchyard_ingest_seconds",
     "Time to take a webhook or API request: read, verify, store and enqueue, or refuse.",

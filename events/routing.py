@@ -151,6 +151,7 @@ def sync_routes(*, using: str = "default") -> list[Route]:
                     "queue": spec.queue,
                     "stale_after": spec.stale_after,
                     "source_kinds": list(spec.sources),
+                    "resources": list(spec.resources),
                 },
             )
             if was_created:

@@ -31,6 +31,8 @@ HandlerFn = Callable[[HandlerContext], "dict[str, Any] | None"]
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 # A source kind as Source.kind stores it (github, stripe, api, schedule, ...).
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# A resource name as Resource.name stores it (a slug).
+RESOURCE_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class HandlerSpec:
     # The source kinds this handler may be given events from; empty: any source. The pipeline
     # holds every route that names the handler to it, whatever the route says.
     sources: tuple[str, ...] = ()
+    # Named resources (an API: "anthropic", "github") whose shared rate limits its deliveries
+    # are under; the routes made for it start with these (the admin may change them).
+    resources: tuple[str, ...] = ()
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -66,6 +71,7 @@ def handler(
     queue: str = "default",
     stale_after: int | None = None,
     sources: Iterable[str] = (),
+    resources: Iterable[str] = (),
 ) -> Callable[[HandlerFn], HandlerFn]:
     """Register ``fn(ctx) -> dict | None`` under ``name``.
 
@@ -76,6 +82,10 @@ def handler(
     events this handler may act on. A handler that reads or acts on a provider's resources
     names that provider's kind, so an event of the same type published through the API (or any
     other source) gets no delivery for it, on any route. Empty: events from any source.
+
+    ``resources`` names what the handler calls (``"anthropic"``, ``"github"``): its routes
+    start with them, and each one's shared rate limit (a Resource row, if one has that name)
+    applies to its deliveries.
     """
     if not NAME_RE.fullmatch(name):
         raise ValueError(f"handler name {name!r} must match {NAME_RE.pattern}")
@@ -88,6 +98,10 @@ def handler(
     for kind in kinds:
         if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
             raise ValueError(f"source kind {kind!r} must match {KIND_RE.pattern}")
+    used = (resources,) if isinstance(resources, str) else tuple(resources)
+    for resource in used:
+        if not isinstance(resource, str) or not RESOURCE_RE.fullmatch(resource):
+            raise ValueError(f"resource {resource!r} must match {RESOURCE_RE.pattern}")
 
     def register(fn: HandlerFn) -> HandlerFn:
         existing = _registry.get(name)
@@ -109,6 +123,7 @@ def handler(
             stale_after=stale_after,
             description=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
             sources=kinds,
+            resources=used,
         )
         return fn
 

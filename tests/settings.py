@@ -40,8 +40,9 @@ CSRF_COOKIE_SECURE = False
 # Tests never run collectstatic; let WhiteNoise look files up on demand.
 WHITENOISE_AUTOREFRESH = True
 # Tests create, edit and roll back sources and routes between requests; the per-process
-# lookup memo is shown by tests/ingest/test_lookups.py, which turns it on.
-SWITCHYARD_LOOKUP_CACHE_SECONDS = 0
+# lookup memo is shown by tests/ingest/test_lookups.py, which turns it on, and by a worker
+# that tests/limits/test_workers.py starts with it on.
+SWITCHYARD_LOOKUP_CACHE_SECONDS = float(os.environ.get("SWITCHYARD_TEST_LOOKUP_CACHE_SECONDS", "0"))
 # Tests send many bad tokens from 127.0.0.1 within a minute on purpose; the throttle is shown
 # by tests/security/test_api_tokens.py, which turns it on.
 SWITCHYARD_API_AUTH_FAILURES_PER_MINUTE = 0

@@ -8,7 +8,7 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
-from .config import RouteAdmin, SourceAdmin
+from .config import ResourceAdmin, RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .replays import ReplayAdmin
@@ -29,6 +29,7 @@ __all__ = [
     "HandlerStateAdmin",
     "RejectedRequestAdmin",
     "ReplayAdmin",
+    "ResourceAdmin",
     "RouteAdmin",
     "ScheduleAdmin",
     "ScheduleTickAdmin",

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from events import conf
 from handlers import registry
 
-from ..models import RejectedRequest, Route, Source
+from ..models import RejectedRequest, Resource, Route, Source
 from ..webhooks import get_kind
 from .common import breakable
 from .forms import RouteForm, SourceForm, mask_secret
@@ -102,12 +102,19 @@ class RouteAdmin(admin.ModelAdmin):
         "max_attempts",
         "time_limit",
         "queue",
+        "rate",
     )
     list_display_links = ("pattern",)
     list_editable = ("enabled",)
     list_filter = ("enabled", "managed", "handler")
     search_fields = ("name", "event_type", "handler")
-    readonly_fields = ("managed", "handler_sources", "created_at", "updated_at")
+    readonly_fields = (
+        "managed",
+        "handler_sources",
+        "resource_limits",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "event_type", "payload_filter", "handler", "enabled")}),
         ("Sources", {"fields": ("source_kinds", "source_slugs", "handler_sources")}),
@@ -126,6 +133,14 @@ class RouteAdmin(admin.ModelAdmin):
             },
         ),
         ("Fan-out", {"fields": ("max_emits",)}),
+        (
+            "Rate limit",
+            {
+                "fields": ("rate_limit", "rate_burst", "resources", "resource_limits"),
+                "description": "Shared by every worker; a delivery over a limit waits, "
+                "without spending an attempt. Edits reach running workers within seconds.",
+            },
+        ),
         ("History", {"fields": ("managed", "created_at", "updated_at")}),
     )
 
@@ -147,6 +162,24 @@ class RouteAdmin(admin.ModelAdmin):
             return f"{', '.join(own)} (handler: {', '.join(held)} only)"
         return ", ".join(own or held) or "any"
 
+    @admin.display(description="rate limit")
+    def rate(self, obj: Route) -> str:
+        own = f"{obj.rate_limit:g}/s" if obj.rate_limit is not None else ""
+        return ", ".join([own, *(obj.resources or ())]) if own else ", ".join(obj.resources or ())
+
+    @admin.display(description="resources' limits")
+    def resource_limits(self, obj: Route) -> str:
+        names = list(obj.resources or ()) if obj is not None else []
+        if not names:
+            return "none named"
+        found = {r.name: r for r in Resource.objects.filter(name__in=names)}
+        return "; ".join(
+            f"{name}: {found[name].rate:g}/s, burst {found[name].burst}"
+            if name in found and found[name].rate is not None
+            else f"{name}: no limit set"
+            for name in names
+        )
+
     @admin.display(description="handler accepts")
     def handler_sources(self, obj: Route) -> str:
         spec = registry.get(obj.handler) if obj is not None and obj.handler else None
@@ -156,3 +189,25 @@ class RouteAdmin(admin.ModelAdmin):
             f"only events from {', '.join(spec.sources)} sources, whatever this route says "
             "(declared by the handler)"
         )
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    """A rate limit shared by every route naming the resource (events.limits)."""
+
+    list_display = ("name", "rate", "burst", "description", "routes", "updated_at")
+    list_editable = ("rate", "burst")
+    search_fields = ("name", "description")
+    readonly_fields = ("updated_at",)
+    fields = ("name", "rate", "burst", "description", "updated_at")
+
+    @admin.display(description="routes naming it")
+    def routes(self, obj: Resource) -> int:
+        # In Python: SQLite has no JSON containment, and routes are few.
+        return sum(
+            obj.name in (names or ()) for names in Route.objects.values_list("resources", flat=True)
+        )
+
+    def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)

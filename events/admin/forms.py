@@ -148,6 +148,9 @@ class RouteForm(forms.ModelForm):
             "queue",
             "stale_after",
             "max_emits",
+            "rate_limit",
+            "rate_burst",
+            "resources",
         )
         help_texts = {
             "max_emits": (
@@ -222,6 +225,22 @@ class RouteForm(forms.ModelForm):
         value: float = self.cleaned_data["backoff_jitter"]
         if not 0 <= value <= 1:
             raise forms.ValidationError("Must be between 0 and 1.")
+        return value
+
+    def clean_rate_limit(self) -> float | None:
+        value: float | None = self.cleaned_data.get("rate_limit")
+        if value is not None and value <= 0:
+            raise forms.ValidationError("Must be more than 0 (or empty for no limit).")
+        return value
+
+    def clean_resources(self) -> list[str]:
+        value = self.cleaned_data.get("resources")
+        if value in (None, ""):
+            return []
+        if not isinstance(value, list) or not all(
+            isinstance(name, str) and registry.RESOURCE_RE.fullmatch(name) for name in value
+        ):
+            raise forms.ValidationError('Must be a JSON list of resource names, e.g. ["github"].')
         return value
 
     def clean(self) -> dict[str, Any] | None:

@@ -229,6 +229,8 @@ DELIVERY_TIMING = (
     "finished_at",
     "updated_at",
 )
+# Waits a limit imposed (events.transitions.deferral): not attempts.
+DELIVERY_DEFERRALS = ("deferrals", "deferred_until", "deferred_reason")
 
 
 @admin.register(Delivery)
@@ -262,11 +264,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": DELIVERY_SUMMARY}),
         ("Timing", {"fields": DELIVERY_TIMING}),
+        ("Deferred by limits", {"fields": DELIVERY_DEFERRALS}),
         ("Result", {"fields": ("error_class", "last_error", "outcome_json")}),
     )
     readonly_fields = (
         *DELIVERY_SUMMARY,
         *DELIVERY_TIMING,
+        *DELIVERY_DEFERRALS,
         "error_class",
         "last_error",
         "outcome_json",

@@ -39,6 +39,7 @@ MODEL_ORDER = (
     "HandlerState",
     "Source",
     "Route",
+    "Resource",
     "Schedule",
     "ScheduleTick",
     "ApiToken",

@@ -6,6 +6,7 @@ Delivery states: pending -> running -> succeeded | retrying -> ... | dead_letter
 An event's status is derived from its deliveries (see events.status).
 """
 
+from .limits import Resource
 from .pipeline import (
     Attempt,
     AttemptStatus,
@@ -42,6 +43,7 @@ __all__ = [
     "Replay",
     "ReplayStatus",
     "Requeue",
+    "Resource",
     "Route",
     "Schedule",
     "SchedulePolicy",

@@ -151,6 +151,23 @@ class Route(models.Model):
         blank=True,
         help_text="Seconds after which an event not yet handled is skipped as stale.",
     )
+    # Flow control (events.limits): a token bucket shared by every worker, this route's own
+    # and one per named Resource its handler uses; a delivery over a limit is deferred.
+    rate_limit = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Deliveries started a second, across all workers. Empty: none.",
+    )
+    rate_burst = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Starts allowed at once above the rate (the bucket's size).",
+    )
+    resources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Named resources whose limits apply too, e.g. ["anthropic"].',
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -166,6 +183,10 @@ class Route(models.Model):
             models.CheckConstraint(
                 condition=Q(backoff_jitter__gte=0) & Q(backoff_jitter__lte=1),
                 name="route_jitter_range",
+            ),
+            models.CheckConstraint(
+                condition=(Q(rate_limit__isnull=True) | Q(rate_limit__gt=0)) & Q(rate_burst__gte=1),
+                name="route_rate_limit_range",
             ),
         ]
 
@@ -231,6 +252,11 @@ class Delivery(models.Model):
     # Who closed a dead letter without running it (status resolved), and when.
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, default="")
+    # Deferrals by a limit (events.limits): not attempts. ``deferred_until`` is the start the
+    # limit reserved for it (cleared by the claim); the reason names the limit.
+    deferrals = models.PositiveIntegerField(default=0)
+    deferred_until = models.DateTimeField(null=True, blank=True)
+    deferred_reason = models.CharField(max_length=200, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeliveryQuerySet.as_manager()

@@ -1,5 +1,5 @@
-"""Every change of a delivery's status, in one place: claim, renew, succeed, fail, take back,
-re-send, requeue, resolve.
+"""Every change of a delivery's status, in one place: claim, defer, renew, succeed, fail,
+take back, re-send, requeue, resolve.
 
 The task (events.delivery), the lease keeper (events.leases) and the sweeper (events.recovery)
 change deliveries only through these functions. Each takes the event's row lock and then updates
@@ -14,6 +14,7 @@ limit, and at once when its message comes back to a worker that can see the hold
 """
 
 from .claiming import Claim, Outcome, claim, holder_lost, renew
+from .deferral import Hold, Waiting, defer, gate
 from .outcomes import MAX_TRACEBACK, error_class_name, fail, storable, succeed
 from .policy import CLAIM_SKEW, RouteSettings, backoff_delay, route_settings
 from .redelivery import RESEND_WARN_AFTER, requeue, resend, resolve, take_back
@@ -23,12 +24,16 @@ __all__ = [
     "MAX_TRACEBACK",
     "RESEND_WARN_AFTER",
     "Claim",
+    "Hold",
     "Outcome",
     "RouteSettings",
+    "Waiting",
     "backoff_delay",
     "claim",
+    "defer",
     "error_class_name",
     "fail",
+    "gate",
     "holder_lost",
     "renew",
     "requeue",

@@ -137,6 +137,8 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
             "started_at": delivery.started_at or now,
             "resends": 0,
             "resend_after": None,
+            # A start a limit reserved is used by this claim (events.transitions.deferral).
+            "deferred_until": None,
         }
         # current.update(attempts=F("attempts") + 1, ..., **fields), without compiling it.
         won = rows.update(

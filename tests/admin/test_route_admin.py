@@ -42,6 +42,9 @@ def route_form(**changes: Any) -> dict[str, Any]:
         "time_limit": "60",
         "queue": "default",
         "stale_after": "",
+        "rate_limit": "",
+        "rate_burst": "1",
+        "resources": "[]",
         **changes,
     }
 

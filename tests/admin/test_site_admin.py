@@ -49,6 +49,7 @@ def test_index_lists_the_events_app_first_then_the_agents_in_working_order(
         "HandlerState",
         "Source",
         "Route",
+        "Resource",
         "Schedule",
         "ScheduleTick",
         "ApiToken",
@@ -73,6 +74,7 @@ def test_app_page_and_sidebar_use_the_same_order(admin_client: Client) -> None:
         "HandlerState",
         "Source",
         "Route",
+        "Resource",
         "Schedule",
         "ScheduleTick",
         "ApiToken",
@@ -197,6 +199,7 @@ def test_route_list_links_the_event_type_and_leaves_out_the_name(
         "max_attempts",
         "time_limit",
         "queue",
+        "rate",
     ]
     link = reverse("admin:events_route_change", args=[route.pk])
     assert (

@@ -44,7 +44,7 @@ triager = Agent(
 )
 
 
-@handler(NAME, on=["alert.fired"], max_attempts=4, time_limit=180)
+@handler(NAME, on=["alert.fired"], max_attempts=4, time_limit=180, resources=["anthropic"])
 def triage_alert(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise a monitoring alert, set its severity and suggest the next step."""
     result = triager.run(ctx, prompt.INSTRUCTIONS)

@@ -60,7 +60,12 @@ agent = Agent(
 
 
 @handler(
-    HANDLER, on=["schedule.daily-briefing"], sources=["schedule"], max_attempts=3, time_limit=180
+    HANDLER,
+    on=["schedule.daily-briefing"],
+    sources=["schedule"],
+    max_attempts=3,
+    time_limit=180,
+    resources=["anthropic"],
 )
 def daily_briefing(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise the pipeline's last 24 hours for the people on call."""

@@ -112,6 +112,7 @@ def pull_request_ref(payload: Any) -> api.PullRequestRef:
     sources=["github"],
     max_attempts=4,
     time_limit=300,
+    resources=["anthropic", "github"],
 )
 def review_pull_request(ctx: HandlerContext) -> dict[str, Any]:
     """Assess a pull request's risk and post a review checklist as a PR comment."""

@@ -54,6 +54,7 @@ def event_invoice_id(ctx: HandlerContext) -> str:
     max_attempts=4,
     time_limit=180,
     backoff_base=10.0,
+    resources=["anthropic"],
 )
 def recover_payment(ctx: HandlerContext) -> dict[str, Any]:
     """Draft a recovery email for a failed invoice payment; it is sent once approved."""

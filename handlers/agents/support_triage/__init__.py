@@ -50,7 +50,7 @@ def ticket_id(ctx: HandlerContext) -> str:
     return ctx.event.external_id
 
 
-@handler(NAME, on=["ticket.created"], max_attempts=4, time_limit=180)
+@handler(NAME, on=["ticket.created"], max_attempts=4, time_limit=180, resources=["anthropic"])
 def triage_ticket(ctx: HandlerContext) -> dict[str, Any]:
     """Summarise, categorise and prioritise a new ticket, and route it to its team's queue."""
     try:

@@ -1,0 +1,36 @@
+"""Fixtures of the rate-limit tests: empty buckets, and the handler's route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from events.models import Route, Source
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(autouse=True)
+def empty_buckets(redis_server: RedisServer) -> Iterator[None]:
+    """No bucket (or message on the handler's queue) left over from another test."""
+
+    def clear() -> None:
+        client = redis_server.client()
+        for key in client.scan_iter("switchyard:limit:*"):
+            client.delete(key)
+        client.delete("limits")
+
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture
+def api_source(db: None) -> Source:
+    return Source.objects.create(slug="limits-tests", kind="api")
+
+
+@pytest.fixture
+def limited_route(routes: None) -> Route:
+    """The route sync_routes made for test.limited (queue "limits", one attempt)."""
+    return Route.objects.get(handler="test.limited")
