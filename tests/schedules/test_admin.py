@@ -241,11 +241,12 @@ def test_tick_pages_render_read_only(admin_client: Client) -> None:
     assert admin_client.get(reverse("admin:events_scheduletick_add")).status_code == 403
 
 
-def test_the_index_lists_schedules_after_routes(admin_client: Client) -> None:
+def test_the_index_lists_schedules_after_routes_and_their_resources(admin_client: Client) -> None:
     apps = admin_client.get(reverse("admin:index")).context["app_list"]
     names = [m["object_name"] for m in apps[0]["models"]]
 
-    assert names[names.index("Route") + 1 : names.index("Route") + 3] == [
+    assert names[names.index("Route") + 1 : names.index("Route") + 4] == [
+        "Resource",
         "Schedule",
         "ScheduleTick",
     ]
