@@ -185,7 +185,7 @@ def quiesce_workers(redis_server: RedisServer) -> None:
     except redis.exceptions.ConnectionError:
         # A test that restarted the broker leaves this process's pooled connections dead:
         # drop them and ask again on new ones.
-        app.pool.force_close_all()
+        app.pool.force_close_all(close_pool=False)
         replies = [inspect.scheduled() or {}, inspect.reserved() or {}]
     held = [
         task.get("request", task)["id"]
