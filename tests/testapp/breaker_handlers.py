@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 
 from handlers.context import HandlerContext
-from handlers.errors import TransientError
+from handlers.errors import PermanentError, TransientError
 from handlers.registry import handler
 
 from .models import HandlerCall
@@ -27,6 +27,8 @@ from .models import HandlerCall
 def breaker(ctx: HandlerContext) -> dict[str, Any]:
     HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
     payload = ctx.event.payload
+    if payload.get("permanent"):
+        raise PermanentError("flaky: bad input")
     if payload.get("fail"):
         raise TransientError("flaky: overloaded")
     url = str(payload.get("url", ""))
