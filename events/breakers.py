@@ -37,7 +37,6 @@ from handlers import registry
 
 from .lookups import Memo
 from .models import BreakerMode, Resource, Route
-from .ratelimit import redis_client
 
 log = logging.getLogger("switchyard.pipeline")
 
@@ -187,6 +186,13 @@ def _load(route_id: int | None, handler: str) -> tuple[Breaker, ...]:
 
 
 @cache
+def redis_client(url: str) -> redis.Redis:
+    """One client per URL per process, short timeouts (as events.ratelimit's, which this
+    module cannot import: /metrics reads breakers, and ingest imports the metrics)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+@cache
 def _allow_script(url: str) -> Any:
     return redis_client(url).register_script(ALLOW_SCRIPT)
 
@@ -212,7 +218,7 @@ def allow(breaker: Breaker, delivery_id: int, probe_ttl: float) -> Verdict:
     except (redis.RedisError, OSError) as exc:
         log.warning("circuit breaker %s not applied: Redis unreachable (%s)", breaker.name, exc)
         return Verdict("go", 0.0)
-    verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+    verdict = _text(verdict)
     if verdict in ("go", "probe"):
         if verdict == "probe":
             log.info("circuit %s half-open: delivery %s is the probe", breaker.name, delivery_id)
@@ -249,7 +255,7 @@ def record(breaker: Breaker, ok: bool) -> str | None:
     except (redis.RedisError, OSError) as exc:
         log.warning("circuit breaker %s: result not recorded (%s)", breaker.name, exc)
         return None
-    after = after.decode() if isinstance(after, bytes) else str(after)
+    after = _text(after)
     if not ok and after == "open":
         log.warning("circuit %s open: deliveries using it wait", breaker.name)
     elif ok and after == "closed":
@@ -261,7 +267,8 @@ def read(breaker: Breaker) -> State:
     """The breaker's state as Redis holds it (closed when Redis cannot be reached)."""
     try:
         client = redis_client(settings.REDIS_URL)
-        fields = {k.decode(): v.decode() for k, v in client.hgetall(breaker.state_key).items()}
+        raw: dict[Any, Any] = client.hgetall(breaker.state_key)
+        fields = {_text(k): _text(v) for k, v in raw.items()}
         recent = int(client.zcount(breaker.failures_key, time.time() - breaker.window, "+inf"))
     except (redis.RedisError, OSError) as exc:
         log.warning("circuit breaker %s: state not read (%s)", breaker.name, exc)
@@ -297,3 +304,7 @@ def effective(breaker: Breaker) -> State:
 
 def _when(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(float(value), tz=UTC) if value else None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -5,39 +5,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0020_rate_limits'),
+        ("events", "0020_rate_limits"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='resource',
-            name='breaker_cooldown',
-            field=models.PositiveIntegerField(default=30, help_text='Seconds the breaker stays open before one delivery probes the resource.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="resource",
+            name="breaker_cooldown",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="Seconds the breaker stays open before one delivery probes the resource.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='resource',
-            name='breaker_enabled',
-            field=models.BooleanField(default=False, help_text='Pause deliveries using it while it keeps failing (events.breakers).'),
+            model_name="resource",
+            name="breaker_enabled",
+            field=models.BooleanField(
+                default=False,
+                help_text="Pause deliveries using it while it keeps failing (events.breakers).",
+            ),
         ),
         migrations.AddField(
-            model_name='resource',
-            name='breaker_mode',
-            field=models.CharField(choices=[('auto', 'automatic'), ('open', 'forced open'), ('closed', 'forced closed')], default='auto', help_text="An operator's override: forced open holds every delivery using it.", max_length=8),
+            model_name="resource",
+            name="breaker_mode",
+            field=models.CharField(
+                choices=[
+                    ("auto", "automatic"),
+                    ("open", "forced open"),
+                    ("closed", "forced closed"),
+                ],
+                default="auto",
+                help_text="An operator's override: forced open holds every delivery using it.",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='resource',
-            name='breaker_threshold',
-            field=models.PositiveIntegerField(default=5, help_text='Transient failures within the window that open the breaker.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="resource",
+            name="breaker_threshold",
+            field=models.PositiveIntegerField(
+                default=5,
+                help_text="Transient failures within the window that open the breaker.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='resource',
-            name='breaker_window',
-            field=models.PositiveIntegerField(default=30, help_text='Seconds.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="resource",
+            name="breaker_window",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="Seconds.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resource',
-            constraint=models.CheckConstraint(condition=models.Q(('breaker_threshold__gte', 1), ('breaker_window__gte', 1), ('breaker_cooldown__gte', 1), ('breaker_mode__in', ['auto', 'open', 'closed'])), name='resource_breaker_range'),
+            model_name="resource",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("breaker_threshold__gte", 1),
+                    ("breaker_window__gte", 1),
+                    ("breaker_cooldown__gte", 1),
+                    ("breaker_mode__in", ["auto", "open", "closed"]),
+                ),
+                name="resource_breaker_range",
+            ),
         ),
     ]
