@@ -51,7 +51,7 @@ def test_a_resources_page_shows_its_breaker_open_with_the_buttons(
     for action, label in (("open", "Open now"), ("close", "Close now"), ("automatic", "Automatic")):
         url = reverse("admin:events_resource_breaker", args=[flaky.pk, action])
         assert f'action="{url}"' in html
-        assert f"<button type=\"submit\">{label}</button>" in html
+        assert f'<button type="submit">{label}</button>' in html
     assert "<script>" not in html.split('id="content"')[1]
 
 
