@@ -105,3 +105,47 @@ def test_the_breaker_opens_probes_and_closes_against_a_server_that_fails_then_re
     reasons = {d.deferred_reason.split(":")[0] for d in deliveries if d.deferrals}
     assert reasons <= {"circuit open", "circuit half-open, probing"}
     assert "circuit flaky open" in worker.log(tail=None)
+
+
+def test_a_breaker_forced_open_in_the_admin_holds_a_running_workers_deliveries_until_released(
+    worker_factory: Callable[..., Worker],
+    api_source: Source,
+    breaker_route: Route,
+) -> None:
+    # given a worker keeping looked-up rows 1 s, and a breaker an operator forced open
+    flaky = Resource.objects.create(
+        name="flaky", breaker_enabled=True, breaker_cooldown=2, breaker_mode="open"
+    )
+    Route.objects.filter(id=breaker_route.id).update(queue="breakers-forced")
+    worker = worker_factory(
+        "breakers-forced",
+        queues="breakers-forced",
+        env={"SWITCHYARD_TEST_LOOKUP_CACHE_SECONDS": "1"},
+    )
+    try:
+        # when 3 events arrive, they wait: deferred, no attempt
+        events = [
+            publish(source=api_source, type="test.breaker", payload={"i": i}).event
+            for i in range(3)
+        ]
+        wait_until(
+            lambda: Delivery.objects.filter(event__in=events, deferrals__gte=2).count() == 3,
+            timeout=15,
+            what="3 deliveries deferred twice",
+        )
+        assert not Attempt.objects.filter(delivery__event__in=events).exists()
+
+        # when the operator sets it back to automatic (the admin's button)
+        Resource.objects.filter(id=flaky.id).update(breaker_mode="auto")
+
+        # then they run, each on its first attempt, within a cool-down and the memo
+        wait_until(
+            lambda: Delivery.objects.filter(event__in=events, status="succeeded").count() == 3,
+            timeout=10,
+            what="3 deliveries to succeed",
+        )
+    finally:
+        worker.stop()
+    deliveries = Delivery.objects.filter(event__in=events)
+    assert {(d.attempts, d.total_attempts) for d in deliveries} == {(1, 1)}
+    assert {d.deferred_reason for d in deliveries} == {"circuit forced open: flaky"}
