@@ -157,3 +157,16 @@ def test_a_disabled_breaker_holds_nothing_and_counts_nothing() -> None:
     assert breakers.record(disabled, ok=False) is None
     assert breakers.allow(disabled, 1, probe_ttl=10).state == "go"
     assert breakers.effective(disabled).state == "disabled"
+
+
+def test_while_a_probe_runs_the_others_ask_again_within_five_seconds_not_a_cool_down() -> None:
+    breaker = _breaker(threshold=1, cooldown=30)
+    _fail(breaker, 1)
+    client = breakers.redis_client(breakers.settings.REDIS_URL)
+    client.hset(breaker.state_key, "until", "0")  # the cool-down is over
+    assert breakers.allow(breaker, 1, probe_ttl=60).state == "probe"
+
+    held = breakers.allow(breaker, 2, probe_ttl=60)
+
+    assert held.state == "half"
+    assert held.wait == pytest.approx(5.0)
