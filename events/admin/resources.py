@@ -143,7 +143,7 @@ class ResourceAdmin(admin.ModelAdmin):
 
 def dashboard_context(request: HttpRequest, now: Any) -> dict[str, Any] | None:
     """The circuit breakers panel: each resource whose breaker is on or overridden, with its
-    state (a Redis read each), linking to the resource's page."""
+    state (a Redis read each), linking to the resource's page; none when there is none."""
     if not has_model_permission(request, Resource, "view"):
         return None
     watched = Resource.objects.exclude(breaker_enabled=False, breaker_mode=BreakerMode.AUTO)
@@ -155,6 +155,8 @@ def dashboard_context(request: HttpRequest, now: Any) -> dict[str, Any] | None:
         }
         for resource in watched.order_by("name")[:50]
     ]
+    if not rows:
+        return None  # no breaker on: no panel
     return {"rows": rows, "resources_url": reverse("admin:events_resource_changelist")}
 
 

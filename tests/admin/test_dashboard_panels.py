@@ -210,7 +210,7 @@ def test_liveness_names_live_workers_their_queues_and_what_is_missing(
     assert alive.workers == (("celery@w1", ("default", "maintenance")),)
     assert alive.workers_check["ok"] is False
     assert alive.workers_check["detail"] == (
-        "no live worker consumes agents-http, agents-wait, chaos, dispatch"
+        "no live worker consumes agents-http, agents-wait, breakers, chaos, dispatch, limits"
     )
     assert alive.beat_check == {"ok": False, "detail": "no beat holds the lock"}
 

@@ -119,3 +119,9 @@ def test_a_half_open_breaker_reads_as_one_in_metrics(flaky: Resource) -> None:
     client.hset(breakers.of(flaky).state_key, "until", "0")
     assert breakers.allow(breakers.of(flaky), 1, probe_ttl=10).state == "probe"
     assert _gauge("switchyard_breaker_state") == {"flaky": 1.0}
+
+
+def test_the_dashboard_has_no_breakers_panel_when_no_breaker_is_on(admin_client: Client) -> None:
+    Resource.objects.create(name="quiet", rate=5)
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Circuit breakers" not in html
