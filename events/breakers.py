@@ -32,6 +32,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db.models import Q
 
 from handlers import registry
 
@@ -43,6 +44,9 @@ log = logging.getLogger("switchyard.pipeline")
 KEY_PREFIX = "switchyard:breaker:"
 # A probe's token outlives its route's time limit by this much (its lease, its recording).
 PROBE_MARGIN = 5
+# While a probe runs, the other deliveries ask again this often (at most a cool-down): soon
+# after the probe's success, without a deferral a second for each one held.
+HALF_OPEN_POLL = 5
 
 # KEYS: state hash. ARGV: probe token lifetime (s), the asking delivery's id, the longest
 # hold of a half-open breaker (s). Returns {verdict, wait (s, a string)}: go, probe, open, half.
@@ -162,10 +166,9 @@ BREAKERS: Memo[tuple[Breaker, ...]] = Memo()
 
 def any_breakers() -> bool:
     def load() -> bool:
-        return (
-            Resource.objects.filter(breaker_enabled=True).exists()
-            or Resource.objects.filter(breaker_mode=BreakerMode.OPEN).exists()
-        )
+        return Resource.objects.filter(
+            Q(breaker_enabled=True) | Q(breaker_mode=BreakerMode.OPEN)
+        ).exists()
 
     return bool(ACTIVE.get("any", load))
 
@@ -213,7 +216,8 @@ def allow(breaker: Breaker, delivery_id: int, probe_ttl: float) -> Verdict:
         return Verdict("go", 0.0)
     try:
         verdict, wait = _allow_script(settings.REDIS_URL)(
-            keys=[breaker.state_key], args=[probe_ttl, delivery_id, breaker.cooldown]
+            keys=[breaker.state_key],
+            args=[probe_ttl, delivery_id, min(breaker.cooldown, HALF_OPEN_POLL)],
         )
     except (redis.RedisError, OSError) as exc:
         log.warning("circuit breaker %s not applied: Redis unreachable (%s)", breaker.name, exc)

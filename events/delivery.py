@@ -196,7 +196,9 @@ def _run_once(
 
 def _count(claimed: Claim, *, ok: bool) -> None:
     """Count the attempt's result against the breakers of its route's resources
-    (events.breakers)."""
+    (events.breakers); nothing when no breaker is on anywhere."""
+    if not breakers.any_breakers():
+        return
     delivery = claimed.delivery
     for breaker in breakers.breakers_for(delivery.route_id, delivery.handler):
         breakers.record(breaker, ok)
