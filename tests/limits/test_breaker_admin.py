@@ -125,3 +125,33 @@ def test_the_dashboard_has_no_breakers_panel_when_no_breaker_is_on(admin_client:
     Resource.objects.create(name="quiet", rate=5)
     html = admin_client.get(reverse("admin:index")).content.decode()
     assert "Circuit breakers" not in html
+
+
+def test_a_resource_is_added_with_its_breaker_settings(admin_client: Client) -> None:
+    url = reverse("admin:events_resource_add")
+    assert admin_client.get(url).status_code == 200
+
+    response = admin_client.post(
+        url,
+        {
+            "name": "anthropic",
+            "description": "",
+            "rate": "",
+            "burst": "1",
+            "breaker_enabled": "on",
+            "breaker_threshold": "5",
+            "breaker_window": "30",
+            "breaker_cooldown": "30",
+            "breaker_mode": "auto",
+        },
+    )
+
+    assert response.status_code == 302
+    saved = Resource.objects.get(name="anthropic")
+    assert (saved.breaker_enabled, saved.breaker_threshold, saved.breaker_cooldown) == (
+        True,
+        5,
+        30,
+    )
+    page = admin_client.get(reverse("admin:events_resource_change", args=[saved.pk]))
+    assert "closed (0 failures in the last 30 s)" in page.content.decode()
