@@ -9,7 +9,8 @@ The state lives in Redis, shared by every worker, one hash per resource:
 - **open** until ``since + cool-down``: every delivery using it is held until then
   (events.transitions.deferral).
 - **half-open**: the first delivery asking after the cool-down takes the one probe token
-  (atomic, in one Lua script) and runs; the others are held. The probe's success closes the
+  (atomic, in one Lua script) and runs; the others are held (the probe itself, asking again
+  after another limit deferred it, keeps its token). The probe's success closes the
   breaker, its failure opens it again for another cool-down. The token expires after the
   route's time limit plus a margin, so a probe whose worker died does not leave the breaker
   half-open for ever: the next delivery asking becomes the probe.
@@ -53,7 +54,7 @@ HALF_OPEN_POLL = 5
 ALLOW_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'probe_until')
+local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'probe_until', 'probe')
 local state = s[1]
 if not state then return {'go', '0'} end
 if state == 'open' then
@@ -61,7 +62,7 @@ if state == 'open' then
   if now < u then return {'open', string.format('%.6f', u - now)} end
 else
   local p = tonumber(s[3]) or 0
-  if now < p then
+  if now < p and s[4] ~= ARGV[2] then
     return {'half', string.format('%.6f', math.min(p - now, tonumber(ARGV[3])))}
   end
 end

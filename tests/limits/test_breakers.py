@@ -170,3 +170,15 @@ def test_while_a_probe_runs_the_others_ask_again_within_five_seconds_not_a_cool_
 
     assert held.state == "half"
     assert held.wait == pytest.approx(5.0)
+
+
+def test_the_probe_asking_again_keeps_its_token() -> None:
+    # given a probe that another limit deferred before its claim
+    breaker = _breaker(threshold=1, cooldown=1)
+    _fail(breaker, 1)
+    time.sleep(1.05)
+    assert breakers.allow(breaker, 7, probe_ttl=10).state == "probe"
+
+    # then it is still the probe when it asks again, and nobody else is
+    assert breakers.allow(breaker, 7, probe_ttl=10).state == "probe"
+    assert breakers.allow(breaker, 8, probe_ttl=10).state == "half"
