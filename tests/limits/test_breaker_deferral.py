@@ -5,6 +5,7 @@ letter, even with one attempt allowed; its probe's success closes it. These call
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -99,3 +100,15 @@ def test_a_breaker_forced_open_in_the_database_holds_its_deliveries(
     assert [breakers.record(automatic, ok=False) for _ in range(2)] == ["closed", "open"]
     _due_now(waiting)
     assert execute(waiting.id).status == "succeeded"
+
+
+def test_with_redis_unreachable_the_breaker_holds_nothing(
+    api_source: Source, breaker_route: Route, flaky: Resource, settings: Any
+) -> None:
+    Resource.objects.filter(id=flaky.id).update(breaker_threshold=1)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    statuses = [execute(_delivery(api_source, fail=True).id).status for _ in range(2)]
+    statuses.append(execute(_delivery(api_source).id).status)
+
+    assert statuses == ["retrying", "retrying", "succeeded"]
