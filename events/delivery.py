@@ -23,6 +23,7 @@ from handlers import registry
 from handlers.context import Emitted, EventData, HandlerContext
 from handlers.errors import PermanentError, TransientError
 
+from . import breakers
 from .extensions import Run, provide
 from .fanout import FanOutLimit, check_emitted
 from .leases import keeper
@@ -174,6 +175,10 @@ def _run_once(
         # SystemExit and KeyboardInterrupt too: left to Celery, they would leave the message
         # unacked and the delivery running with no trace of why.
         recorded = _record(fail, claimed, exc, trace, started, clean.text)
+        # A transient failure (a timeout, a 429 or 5xx from a resource) counts against the
+        # breakers of the route's resources; any other failure says nothing about them.
+        if spec is not None and isinstance(exc, TransientError) and recorded.status != "noop":
+            _count(claimed, ok=False)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return recorded
@@ -183,7 +188,20 @@ def _run_once(
         replace(item, payload=clean.json(dict(item.payload)), partition_key=_clean_key(item, clean))
         for item in ctx.emitted
     ]
-    return _record(succeed, claimed, outcome, emitted, started, state)
+    recorded = _record(succeed, claimed, outcome, emitted, started, state)
+    if recorded.status != "noop":
+        _count(claimed, ok=True)
+    return recorded
+
+
+def _count(claimed: Claim, *, ok: bool) -> None:
+    """Count the attempt's result against the breakers of its route's resources
+    (events.breakers); nothing when no breaker is on anywhere."""
+    if not breakers.any_breakers():
+        return
+    delivery = claimed.delivery
+    for breaker in breakers.breakers_for(delivery.route_id, delivery.handler):
+        breakers.record(breaker, ok)
 
 
 def _report_overrun(claimed: Claim, ctx: HandlerContext) -> None:

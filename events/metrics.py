@@ -4,7 +4,7 @@ Counted where they happen: events stored (by source and type), attempts finished
 and outcome), ingest and handler durations. What the database knows (dead letters, the backlog
 per queue, the oldest waiting delivery) is read when ``/metrics`` is scraped, by
 ``PipelineCollector``, with queries on indexed columns; the admin's dashboard
-(events.dashboard) reads the same figures.
+(events.dashboard) reads the same figures. So is each circuit breaker's state, from Redis.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 
 from agents_project.prometheus import Counter, Histogram
 
-from .models import Delivery, DeliveryStatus
+from . import breakers
+from .models import BreakerMode, Delivery, DeliveryStatus, Resource
 
 EVENTS = Counter(
     "switchyard_events_received_total",
@@ -128,3 +129,18 @@ class PipelineCollector(Collector):
         )
         running.add_metric([], Delivery.objects.filter(Q(status=DeliveryStatus.RUNNING)).count())
         yield running
+
+        breaker = GaugeMetricFamily(
+            "switchyard_breaker_state",
+            "Each resource's circuit breaker: 0 closed, 1 half-open (probing), 2 open "
+            "(forced open counts as open, forced closed and disabled as closed).",
+            labels=["resource"],
+        )
+        watched = Resource.objects.exclude(breaker_enabled=False, breaker_mode=BreakerMode.AUTO)
+        for resource in watched.order_by("name"):
+            state = breakers.effective(breakers.of(resource)).state
+            breaker.add_metric([resource.name], BREAKER_VALUES.get(state, 0))
+        yield breaker
+
+
+BREAKER_VALUES = {"half-open": 1, "open": 2, "forced open": 2}

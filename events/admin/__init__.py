@@ -8,11 +8,12 @@ results; ``site.configure`` brands the shared site, orders its index and trims t
 
 from django.contrib import admin
 
-from .config import ResourceAdmin, RouteAdmin, SourceAdmin
+from .config import RouteAdmin, SourceAdmin
 from .dead_letters import DeadLetterAdmin
 from .pipeline import DeliveryAdmin, EventAdmin
 from .replays import ReplayAdmin
 from .requests import RejectedRequestAdmin
+from .resources import ResourceAdmin
 from .schedule_ticks import ScheduleTickAdmin
 from .schedules import ScheduleAdmin
 from .site import configure

@@ -1,4 +1,5 @@
-"""Sources and routes: the configuration operators edit (API tokens: ``tokens``)."""
+"""Sources and routes: the configuration operators edit (API tokens: ``tokens``; resources,
+with their rate limits and circuit breakers: ``resources``)."""
 
 from __future__ import annotations
 
@@ -189,25 +190,3 @@ class RouteAdmin(admin.ModelAdmin):
             f"only events from {', '.join(spec.sources)} sources, whatever this route says "
             "(declared by the handler)"
         )
-
-
-@admin.register(Resource)
-class ResourceAdmin(admin.ModelAdmin):
-    """A rate limit shared by every route naming the resource (events.limits)."""
-
-    list_display = ("name", "rate", "burst", "description", "routes", "updated_at")
-    list_editable = ("rate", "burst")
-    search_fields = ("name", "description")
-    readonly_fields = ("updated_at",)
-    fields = ("name", "rate", "burst", "description", "updated_at")
-
-    @admin.display(description="routes naming it")
-    def routes(self, obj: Resource) -> int:
-        # In Python: SQLite has no JSON containment, and routes are few.
-        return sum(
-            obj.name in (names or ()) for names in Route.objects.values_list("resources", flat=True)
-        )
-
-    def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)

@@ -6,7 +6,7 @@ Delivery states: pending -> running -> succeeded | retrying -> ... | dead_letter
 An event's status is derived from its deliveries (see events.status).
 """
 
-from .limits import Resource
+from .limits import BreakerMode, Resource
 from .pipeline import (
     Attempt,
     AttemptStatus,
@@ -30,6 +30,7 @@ __all__ = [
     "ApiToken",
     "Attempt",
     "AttemptStatus",
+    "BreakerMode",
     "DeadLetter",
     "Delivery",
     "DeliveryQuerySet",

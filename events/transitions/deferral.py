@@ -8,7 +8,8 @@ The claim stays the exactly-once guard. The sweeper sees a deferred delivery as 
 start, so it is re-sent only if that message is lost.
 
 The limits asked are ``CHECKS``: each takes the waiting delivery and answers None (go) or a
-Hold. Rate limits (events.limits) are the first; later limits add theirs.
+Hold. Circuit breakers (events.breakers) come first, so a delivery held by an open breaker
+takes no rate-limit token; rate limits (events.limits) next.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from events import conf
 
-from .. import limits
+from .. import breakers, limits
 from ..metrics import DEFERRALS
 from ..models import Delivery, DeliveryStatus
 from .claiming import Outcome
@@ -72,13 +73,32 @@ def rate_check(waiting: Waiting, now: datetime) -> Hold | None:
     return Hold(verdict.wait + spread, verdict.reason, reserved=False)
 
 
-CHECKS: list[Callable[[Waiting, datetime], Hold | None]] = [rate_check]
+def breaker_check(waiting: Waiting, now: datetime) -> Hold | None:
+    """The circuit breakers of the delivery's resources: held while one is open, or
+    half-open with its probe running."""
+    found = breakers.breakers_for(waiting.route_id, waiting.handler)
+    if not found:
+        return None
+    # A probe whose worker died gives its token back after this long (its time limit, then
+    # its lease and a margin): the breaker does not stay half-open for ever.
+    probe_ttl = limits.limits_for(waiting.route_id, waiting.handler).time_limit + max(
+        int(conf.LEASE_SECONDS.get()), breakers.PROBE_MARGIN
+    )
+    for breaker in found:
+        verdict = breakers.allow(breaker, waiting.id, probe_ttl)
+        if verdict.state in ("open", "half"):
+            # Spread a little, so a backlog does not come back in one instant.
+            return Hold(verdict.wait + random.random() * 0.5, verdict.reason, reserved=False)
+    return None
+
+
+CHECKS: list[Callable[[Waiting, datetime], Hold | None]] = [breaker_check, rate_check]
 
 
 def gate(delivery_id: int) -> Outcome | None:
     """None: go on to the claim. An Outcome: this message is done (the delivery deferred, or
     its reserved start not come yet), with the countdown for its next message."""
-    if not limits.any_limits():
+    if not (breakers.any_breakers() or limits.any_limits()):
         return None
     row = (
         Delivery.objects.filter(

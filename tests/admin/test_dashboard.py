@@ -144,9 +144,10 @@ def test_a_load_takes_the_same_few_queries_however_many_rows(
     now: datetime,
     django_assert_num_queries: Any,
 ) -> None:
-    # the admin's own two (session, user) and recent actions, and the dashboard's eight: event
-    # windows, per minute, samples, dead letters, backlog, durations, routed queues, agents
-    with django_assert_num_queries(11):
+    # the admin's own two (session, user) and recent actions, and the dashboard's nine: event
+    # windows, per minute, samples, dead letters, backlog, durations, routed queues, agents,
+    # circuit breakers
+    with django_assert_num_queries(12):
         board(admin_client)
     for n in range(30):
         made = event(hmac_source, EventStatus.DEAD_LETTERED, now - timedelta(minutes=n))
@@ -154,7 +155,7 @@ def test_a_load_takes_the_same_few_queries_however_many_rows(
             event=made, handler=f"test.h{n % 3}", status=DeliveryStatus.DEAD_LETTERED
         )
 
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         board(admin_client)
 
 

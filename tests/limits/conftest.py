@@ -1,4 +1,5 @@
-"""Fixtures of the rate-limit tests: empty buckets, and the handler's route."""
+"""Fixtures of the rate-limit and circuit-breaker tests: empty buckets and breakers, and the
+handlers' routes."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def empty_buckets(redis_server: RedisServer) -> Iterator[None]:
 
     def clear() -> None:
         client = redis_server.client()
-        for key in client.scan_iter("switchyard:limit:*"):
-            client.delete(key)
-        client.delete("limits")
+        for pattern in ("switchyard:limit:*", "switchyard:breaker:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+        client.delete("limits", "breakers")
 
     clear()
     yield
@@ -34,3 +36,9 @@ def api_source(db: None) -> Source:
 def limited_route(routes: None) -> Route:
     """The route sync_routes made for test.limited (queue "limits", one attempt)."""
     return Route.objects.get(handler="test.limited")
+
+
+@pytest.fixture
+def breaker_route(routes: None) -> Route:
+    """The route sync_routes made for test.breaker (queue "breakers", resource "flaky")."""
+    return Route.objects.get(handler="test.breaker")

@@ -14,6 +14,7 @@ from handlers.registry import PermanentError, TransientError, handler
 from . import (
     agent_handlers,  # noqa: F401  (registers the real-worker agent handlers)
     approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
+    breaker_handlers,  # noqa: F401  (the circuit-breaker tests' handler)
     fanout_handlers,  # noqa: F401  (handlers that emit in a loop or in bursts)
     limited_handlers,  # noqa: F401  (the rate-limit tests' handler)
     state_handlers,  # noqa: F401  (handlers that keep ctx.state)
