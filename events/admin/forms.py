@@ -151,6 +151,9 @@ class RouteForm(forms.ModelForm):
             "rate_limit",
             "rate_burst",
             "resources",
+            "max_concurrency",
+            "ordered_by_key",
+            "on_dead_letter",
         )
         help_texts = {
             "max_emits": (
