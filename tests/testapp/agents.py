@@ -15,8 +15,8 @@ from . import (
     agent_handlers,  # noqa: F401  (registers the real-worker agent handlers)
     approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
     fanout_handlers,  # noqa: F401  (handlers that emit in a loop or in bursts)
-    limited_handlers,  # noqa: F401  (the rate-limit tests' handler)
     flow_handlers,  # noqa: F401  (the flow-control tests' handler)
+    limited_handlers,  # noqa: F401  (the rate-limit tests' handler)
     state_handlers,  # noqa: F401  (handlers that keep ctx.state)
 )
 from .models import HandlerCall, SideEffect

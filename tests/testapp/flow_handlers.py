@@ -22,10 +22,13 @@ from .models import HandlerCall
 )
 def flow(ctx: HandlerContext) -> dict[str, Any]:
     """Holds its slot ``sleep`` seconds; with ``fail_once`` its first attempt fails for a
-    retry. Its outcome says when it started and ended (time.time(), the worker's clock)."""
+    retry, and
+    ``sleep_first`` more seconds only on the first attempt. Its outcome says when it started and ended (time.time(), the worker's clock)."""
     started = time.time()
     HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
     time.sleep(float(ctx.event.payload.get("sleep", 0)))
+    if ctx.attempt == 1:
+        time.sleep(float(ctx.event.payload.get("sleep_first", 0)))
     if ctx.event.payload.get("fail_once") and ctx.attempt == 1:
         raise TransientError("failing once, as asked", retry_after=0.2)
     return {"started": started, "ended": time.time(), "seq": ctx.event.payload.get("seq")}
