@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from events import dispatch
@@ -16,6 +18,7 @@ from events.models import Attempt, Delivery, Route, Source
 from events.publish import publish
 from events.transitions import Claim, claim, requeue, resolve, succeed
 from events.transitions.flow import describe
+from tests.admin.helpers import form_errors
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +220,39 @@ def test_deliveries_without_a_key_are_not_ordered(
     first, second = _deliveries(flow_source, 2)
     assert execute(second.id).status == "succeeded"
     assert execute(first.id).status == "succeeded"
+
+
+def test_a_routes_concurrency_and_order_are_edited_in_the_admin(
+    admin_client: Client, flow_route: Route, flow_source: Source
+) -> None:
+    # given the route's page, saved with a cap of 3, ordered by key, skipping dead letters
+    url = reverse("admin:events_route_change", args=[flow_route.pk])
+    form = {
+        "name": flow_route.name,
+        "event_type": flow_route.event_type,
+        "payload_filter": "{}",
+        "handler": flow_route.handler,
+        "enabled": "on",
+        "max_attempts": "3",
+        "backoff_base": "0.2",
+        "backoff_max": "1.0",
+        "backoff_jitter": "0.25",
+        "time_limit": "60",
+        "queue": "flow",
+        "rate_burst": "1",
+        "resources": "[]",
+        "max_concurrency": "3",
+        "ordered_by_key": "on",
+        "on_dead_letter": "skip",
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, form_errors(response)
+    flow_route.refresh_from_db()
+    assert (flow_route.max_concurrency, flow_route.ordered_by_key) == (3, True)
+    assert flow_route.on_dead_letter == "skip"
+
+    # then the next claim applies it, and a held delivery's page says why it waits
+    a1, a2 = _deliveries(flow_source, 2, key="acme")
+    assert execute(a2.id).status == "deferred"
+    page = admin_client.get(reverse("admin:events_delivery_change", args=[a2.pk]))
+    assert f"held (key): waiting for delivery {a1.id} of key acme" in page.content.decode()
