@@ -21,9 +21,9 @@ from .models import HandlerCall
     queue="flow",
 )
 def flow(ctx: HandlerContext) -> dict[str, Any]:
-    """Holds its slot ``sleep`` seconds; with ``fail_once`` its first attempt fails for a
-    retry, and
-    ``sleep_first`` more seconds only on the first attempt. Its outcome says when it started and ended (time.time(), the worker's clock)."""
+    """Holds its slot ``sleep`` seconds, and ``sleep_first`` more on its first attempt; with
+    ``fail_once`` its first attempt fails for a retry. Its outcome says when it started and
+    ended (time.time(), the worker's clock)."""
     started = time.time()
     HandlerCall.objects.create(handler=ctx.handler, event_id=ctx.event.id, attempt=ctx.attempt)
     time.sleep(float(ctx.event.payload.get("sleep", 0)))
