@@ -139,6 +139,12 @@ def hold(delivery: Delivery, held_by: str, reason: str, now: datetime) -> float 
         return None
     DEFERRALS.labels(delivery.handler).inc()
     log.info("delivery %s held %.1f s (%s)", delivery.id, wait, reason)
+    route = delivery.route
+    if held_by == HELD_BY_KEY and route is not None and route.max_concurrency is not None:
+        # Woken for a free slot but blocked by its key: pass the slot on to the next held
+        # one, or it would stay free until a fallback wait ends.
+        route_id, cap = route.id, route.max_concurrency
+        transaction.on_commit(lambda: wake(route_id, "", cap), robust=True)
     return wait
 
 

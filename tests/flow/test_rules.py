@@ -256,3 +256,29 @@ def test_a_routes_concurrency_and_order_are_edited_in_the_admin(
     assert execute(a2.id).status == "deferred"
     page = admin_client.get(reverse("admin:events_delivery_change", args=[a2.pk]))
     assert f"held (key): waiting for delivery {a1.id} of key acme" in page.content.decode()
+
+
+def test_a_slot_woken_into_a_blocked_key_is_passed_on(
+    flow_source: Source,
+    flow_route: Route,
+    sent: list[int],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    # given an ordered route capped at 1: acme's second delivery held for the slot
+    Route.objects.filter(id=flow_route.id).update(ordered_by_key=True, max_concurrency=1)
+    (z1,) = _deliveries(flow_source, 1, key="zeta")
+    a1, a2 = _deliveries(flow_source, 2, key="acme")
+    (b1,) = _deliveries(flow_source, 1, key="bolt")
+    _start(z1)
+    assert execute(a2.id).status == "deferred"
+    assert execute(b1.id).status == "deferred"
+    Delivery.objects.filter(id=a1.id).update(status="running")  # acme's first runs elsewhere
+    sent.clear()
+
+    # when the woken acme one finds its key blocked
+    Delivery.objects.filter(id=a2.id).update(next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert execute(a2.id).status == "deferred"
+
+    # then the slot goes to the next held delivery of the route
+    assert sent == [b1.id]
