@@ -33,6 +33,9 @@ LOOKUP_CACHE_SECONDS = Setting("SWITCHYARD_LOOKUP_CACHE_SECONDS", 5.0, number, a
 # Seconds ahead a rate limit reserves starts for deliveries that must wait (events/limits.py):
 # a changed rate reaches every start after this; a backlog longer than it asks again later.
 RATE_LIMIT_HORIZON = Setting("SWITCHYARD_RATE_LIMIT_HORIZON", 10.0, number, at_least(0))
+# Seconds a delivery held by its route's concurrency cap or key order waits before asking
+# again if no wake-up comes first (events/transitions/flow.py).
+FLOW_RECHECK_SECONDS = Setting("SWITCHYARD_FLOW_RECHECK_SECONDS", 30.0, number, at_least(0.1))
 # Upper bounds for what a route may ask for (settings.py derives Redis's visibility timeout).
 MAX_TIME_LIMIT = Setting("SWITCHYARD_MAX_TIME_LIMIT", 1800, integer, at_least(1))
 MAX_BACKOFF = Setting("SWITCHYARD_MAX_BACKOFF", 3600, integer, at_least(1))
@@ -86,6 +89,7 @@ register(
         CLIENT_IP_HEADER,
         LOOKUP_CACHE_SECONDS,
         RATE_LIMIT_HORIZON,
+        FLOW_RECHECK_SECONDS,
         MAX_TIME_LIMIT,
         MAX_BACKOFF,
         LEASE_SECONDS,

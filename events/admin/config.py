@@ -142,6 +142,15 @@ class RouteAdmin(admin.ModelAdmin):
                 "without spending an attempt. Edits reach running workers within seconds.",
             },
         ),
+        (
+            "Concurrency and order",
+            {
+                "fields": ("max_concurrency", "ordered_by_key", "on_dead_letter"),
+                "description": "Decided when a delivery is claimed, across every worker; a "
+                "delivery that must wait is held without spending an attempt and started as "
+                "soon as the way is free. Edits apply to the next claim.",
+            },
+        ),
         ("History", {"fields": ("managed", "created_at", "updated_at")}),
     )
 

@@ -151,6 +151,9 @@ class RouteForm(forms.ModelForm):
             "rate_limit",
             "rate_burst",
             "resources",
+            "max_concurrency",
+            "ordered_by_key",
+            "on_dead_letter",
         )
         help_texts = {
             "max_emits": (
@@ -182,6 +185,8 @@ class RouteForm(forms.ModelForm):
         slugs = set(Source.objects.values_list("slug", flat=True))
         slugs.update(self.instance.source_slugs or ())
         slugs_field.choices = [(slug, slug) for slug in sorted(slugs)]
+        # Only an ordered route reads it: a form without it keeps the default.
+        self.fields["on_dead_letter"].required = False
 
     def clean_payload_filter(self) -> dict[str, Any]:
         value = self.cleaned_data.get("payload_filter")
@@ -232,6 +237,9 @@ class RouteForm(forms.ModelForm):
         if value is not None and value <= 0:
             raise forms.ValidationError("Must be more than 0 (or empty for no limit).")
         return value
+
+    def clean_on_dead_letter(self) -> str:
+        return str(self.cleaned_data.get("on_dead_letter") or "block")
 
     def clean_resources(self) -> list[str]:
         value = self.cleaned_data.get("resources")

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from .. import extensions
 from ..models import Delivery, DeliveryStatus, Event
+from ..transitions.flow import describe as describe_flow
 from .columns import ExtendedChangeList
 from .common import (
     HandlerFilter,
@@ -230,7 +231,8 @@ DELIVERY_TIMING = (
     "updated_at",
 )
 # Waits a limit imposed (events.transitions.deferral): not attempts.
-DELIVERY_DEFERRALS = ("deferrals", "deferred_until", "deferred_reason")
+# ``flow``: held by the route's concurrency cap or key order, or blocking its key.
+DELIVERY_DEFERRALS = ("deferrals", "deferred_until", "deferred_reason", "flow")
 
 
 @admin.register(Delivery)
@@ -275,6 +277,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "last_error",
         "outcome_json",
     )
+
+    @admin.display(description="flow control")
+    def flow(self, obj: Delivery) -> str:
+        return describe_flow(obj) or "-"
 
     # What other apps add (events.extensions): list columns before "created", and panels
     # after the pipeline's fieldsets on a delivery's page.

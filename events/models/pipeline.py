@@ -168,6 +168,24 @@ class Route(models.Model):
         blank=True,
         help_text='Named resources whose limits apply too, e.g. ["anthropic"].',
     )
+    # Flow control (events.transitions.flow), decided inside the claim's transaction.
+    max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Deliveries running at once, across all workers. Empty: no cap.",
+    )
+    ordered_by_key = models.BooleanField(
+        default=False,
+        help_text="Run deliveries with the same partition key one at a time, in receipt order.",
+    )
+    on_dead_letter = models.CharField(
+        max_length=8,
+        choices=[("block", "block the key"), ("skip", "skip it")],
+        default="block",
+        help_text="Ordered routes: whether a dead letter holds its key's later deliveries "
+        "until it is requeued or resolved, or is skipped.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,6 +205,10 @@ class Route(models.Model):
             models.CheckConstraint(
                 condition=(Q(rate_limit__isnull=True) | Q(rate_limit__gt=0)) & Q(rate_burst__gte=1),
                 name="route_rate_limit_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrency__isnull=True) | Q(max_concurrency__gte=1),
+                name="route_concurrency_min",
             ),
         ]
 
@@ -257,6 +279,9 @@ class Delivery(models.Model):
     deferrals = models.PositiveIntegerField(default=0)
     deferred_until = models.DateTimeField(null=True, blank=True)
     deferred_reason = models.CharField(max_length=200, blank=True, default="")
+    # Held by its route's flow control (events.transitions.flow) until woken: "concurrency"
+    # or "key"; cleared by the claim.
+    held_by = models.CharField(max_length=12, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeliveryQuerySet.as_manager()
@@ -287,6 +312,8 @@ class Delivery(models.Model):
                 condition=Q(status="dead_lettered"),
             ),
             models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
+            # The wake-up of a held delivery (events.transitions.flow.wake).
+            models.Index(fields=["route", "id"], name="delivery_held", condition=~Q(held_by="")),
             # The admin's text search: pg_trgm indexes on PostgreSQL (migration 0015_search).
         ]
 

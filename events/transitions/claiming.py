@@ -17,6 +17,7 @@ from .. import rows
 from ..holders import holder, holder_is_dead
 from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event
 from ..status import settle_event_status
+from . import flow
 from .policy import CLAIM_SKEW, RouteSettings, route_settings
 
 log = logging.getLogger("switchyard.pipeline")
@@ -111,6 +112,7 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
                     last_error=f"the worker running the last attempt was lost ({lost})",
                 )
                 settle_event_status(delivery.event_id)
+                flow.wake_after_commit(delivery)
                 return Outcome(delivery_id, DeliveryStatus.DEAD_LETTERED)
 
         # A delivery an operator requeued (fresh cycle, but run before) is run even if stale.
@@ -128,7 +130,18 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
                 last_error=f"event older than the route's stale_after of {rs.stale_after} s",
             )
             settle_event_status(delivery.event_id)
+            flow.wake_after_commit(delivery)
             return Outcome(delivery_id, DeliveryStatus.SKIPPED)
+
+        # The route's concurrency cap and key order, decided under their locks (held until
+        # this transaction commits, with the delivery running): events.transitions.flow.
+        held = flow.check(delivery, now) if waiting else None
+        if held is not None:
+            held_for = flow.hold(delivery, *held, now)
+            status = "deferred" if held_for is not None else "noop"
+            return Outcome(
+                delivery_id, status, retry_in=held_for, queue=rs.queue, time_limit=rs.time_limit
+            )
 
         fields: dict[str, Any] = {
             "status": DeliveryStatus.RUNNING,
@@ -139,6 +152,7 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
             "resend_after": None,
             # A start a limit reserved is used by this claim (events.transitions.deferral).
             "deferred_until": None,
+            "held_by": "",
         }
         # current.update(attempts=F("attempts") + 1, ..., **fields), without compiling it.
         won = rows.update(

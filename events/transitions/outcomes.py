@@ -19,6 +19,7 @@ from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus
 from ..publish import internal_source, publish
 from ..state import StateWrite, write
 from ..status import lock_event, settle_event_status
+from . import flow
 from .claiming import Claim, Outcome
 from .policy import backoff_delay
 
@@ -101,6 +102,7 @@ def succeed(
                     emitted_by=delivery,
                 )
         settle_event_status(delivery.event_id)
+        flow.wake_after_commit(delivery)
     log.info(
         "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
     )
@@ -179,6 +181,8 @@ def fail(
             retry_delay=delay,
         )
         settle_event_status(delivery.event_id)
+        # A retry frees a slot of the cap (its key stays blocked until it ends).
+        flow.wake_after_commit(delivery)
     if status == DeliveryStatus.DEAD_LETTERED:
         why = "permanent error" if permanent else f"{claimed.attempts} attempts used"
         log.warning(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from .. import dispatch
 from ..models import Delivery, DeliveryStatus, Requeue
 from ..status import lock_event, refresh_event_status
+from . import flow
 from .claiming import mark_lost
 from .policy import CLAIM_SKEW, route_settings
 
@@ -64,6 +65,7 @@ def take_back(delivery_id: int, now: datetime) -> str | None:
             transaction.set_rollback(True)
             return None
         refresh_event_status(delivery.event_id)
+        flow.wake_after_commit(delivery)
     return status
 
 
@@ -138,6 +140,7 @@ def requeue(delivery_ids: Iterable[int], *, by: str = "") -> int:
             jobs = [(delivery_id, rs.queue, rs.time_limit)]
             transaction.on_commit(lambda jobs=jobs: dispatch.enqueue(jobs), robust=True)  # type: ignore[misc]
             refresh_event_status(delivery.event_id)
+            flow.wake_after_commit(delivery)
             count += 1
     if count:
         log.info("requeued %d dead-lettered deliveries", count)
@@ -166,6 +169,9 @@ def resolve(delivery_ids: Iterable[int], *, by: str) -> int:
             if not won:
                 continue
             refresh_event_status(event_id)
+            # A resolved dead letter no longer blocks its key (events.transitions.flow).
+            resolved = Delivery.objects.select_related("route", "event").get(id=delivery_id)
+            flow.wake_after_commit(resolved)
             count += 1
     if count:
         log.info("%s resolved %d dead-lettered deliveries without running them", by, count)

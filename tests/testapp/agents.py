@@ -16,6 +16,7 @@ from . import (
     approval_handlers,  # noqa: F401  (the agent whose write waits for approval)
     breaker_handlers,  # noqa: F401  (the circuit-breaker tests' handler)
     fanout_handlers,  # noqa: F401  (handlers that emit in a loop or in bursts)
+    flow_handlers,  # noqa: F401  (the flow-control tests' handler)
     limited_handlers,  # noqa: F401  (the rate-limit tests' handler)
     state_handlers,  # noqa: F401  (handlers that keep ctx.state)
 )
