@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 
 from tests.redis_server import RedisServer, ServiceError
@@ -179,28 +178,24 @@ def quiesce_workers(redis_server: RedisServer) -> None:
     for queue in ("default", "chaos", "maintenance", "maintenance-beat-test", "maintenance-chaos"):
         client.delete(queue)
     names = [f"{w.name}@{socket.gethostname()}" for w in workers]
-    inspect = app.control.inspect(destination=names, timeout=2.0)
-    try:
-        replies = [inspect.scheduled() or {}, inspect.reserved() or {}]
-    except redis.exceptions.ConnectionError:
-        # A test that restarted the broker leaves this process's pooled connections dead:
-        # drop them and ask again on new ones.
-        app.pool.force_close_all(close_pool=False)
-        replies = [inspect.scheduled() or {}, inspect.reserved() or {}]
-    held = [
-        task.get("request", task)["id"]
-        for reply in replies
-        for tasks in reply.values()
-        for task in tasks
-    ]
-    if held:
-        app.control.revoke(held, destination=names)
+    # A connection of its own, not one from this process's pool: a test that restarted the
+    # broker leaves the pooled ones dead.
+    with app.connection_for_write() as connection:
+        inspect = app.control.inspect(destination=names, timeout=2.0, connection=connection)
+        held = [
+            task.get("request", task)["id"]
+            for reply in (inspect.scheduled() or {}, inspect.reserved() or {})
+            for tasks in reply.values()
+            for task in tasks
+        ]
+        if held:
+            app.control.revoke(held, destination=names, connection=connection)
 
-    def idle() -> bool:
-        active = inspect.active() or {}
-        return len(active) == len(names) and not any(active.values())
+        def idle() -> bool:
+            active = inspect.active() or {}
+            return len(active) == len(names) and not any(active.values())
 
-    wait_until(idle, timeout=60, interval=0.2, what="workers to finish their tasks")
+        wait_until(idle, timeout=60, interval=0.2, what="workers to finish their tasks")
 
 
 @pytest.fixture(autouse=True)
