@@ -39,6 +39,7 @@ from handlers import registry
 
 from .lookups import Memo
 from .models import BreakerMode, Resource, Route
+from .redis_clients import redis_client
 
 log = logging.getLogger("switchyard.pipeline")
 
@@ -187,13 +188,6 @@ def _load(route_id: int | None, handler: str) -> tuple[Breaker, ...]:
         spec = registry.get(handler)
         names = list(spec.resources) if spec else []
     return tuple(of(r) for r in Resource.objects.filter(name__in=names).order_by("name"))
-
-
-@cache
-def redis_client(url: str) -> redis.Redis:
-    """One client per URL per process, short timeouts (as events.ratelimit's, which this
-    module cannot import: /metrics reads breakers, and ingest imports the metrics)."""
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 @cache

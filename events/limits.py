@@ -33,7 +33,7 @@ from handlers import registry
 
 from .lookups import Memo
 from .models import Resource, Route
-from .ratelimit import redis_client
+from .redis_clients import redis_client
 
 log = logging.getLogger("switchyard.pipeline")
 

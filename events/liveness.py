@@ -22,7 +22,7 @@ from django.conf import settings
 
 from . import conf
 from .models import Route
-from .ratelimit import redis_client
+from .redis_clients import redis_client
 from .schedules.lock import lock_for
 
 log = logging.getLogger("switchyard.pipeline")

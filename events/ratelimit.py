@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from functools import cache
 from typing import Any
 
 import redis
@@ -26,6 +25,7 @@ from django.conf import settings
 
 from events import conf
 
+from .redis_clients import redis_client
 from .webhooks.base import Rejection
 
 log = logging.getLogger("switchyard.ingest")
@@ -37,12 +37,6 @@ class RateLimited(Rejection):
     def __init__(self, slug: str, limit: int, retry_after: int) -> None:
         super().__init__(429, f"source {slug!r} is over its limit of {limit} requests a minute")
         self.retry_after = retry_after
-
-
-@cache
-def redis_client(url: str) -> redis.Redis:
-    """One client per URL per process, short timeouts: Redis is never waited on for long."""
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 def limit_for(source_settings: Any) -> int:
