@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import CharField, Field, Model
 from django.utils import timezone
 
 from .models import Attempt, Delivery, Event, Route, Source
@@ -103,15 +103,7 @@ def db_value(model: type[Model], name: str, value: Any) -> Any:
 
 def insert(obj: Model) -> int:
     """``obj.save()`` for a new row with an auto id: one INSERT ... RETURNING id."""
-    model = type(obj)
-    fields = [f for f in _columns(model) if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - names from the model
-        f"({', '.join(quote(f.column or '') for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id"
-    )
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    sql, params = insert_sql(obj)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -120,6 +112,30 @@ def insert(obj: Model) -> int:
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj.pk
+
+
+def insert_sql(obj: Model, after: str = "") -> tuple[str, list[Any]]:
+    """The INSERT ... RETURNING id of ``obj``'s row and its parameters. With ``after`` (SQL
+    such as ``FROM claimed``), an INSERT ... SELECT that writes the row only if ``after`` yields
+    one: for a statement of several steps (``together``); each value is cast to its column's
+    type there, as a SELECT list gives no column to infer it from."""
+    model = type(obj)
+    fields = [f for f in _columns(model) if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column or "") for f in fields)
+    if after:
+        casts = ", ".join(f"CAST(%s AS {_cast_type(f)})" for f in fields)
+        values = f"SELECT {casts} {after}"
+    else:
+        values = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {values} RETURNING id"
+    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    return sql, params
+
+
+def _cast_type(field: Field[Any, Any]) -> str:
+    # Text, not varchar(n): a cast would cut a long value where the column refuses it.
+    return "text" if isinstance(field, CharField) else str(field.cast_db_type(connection))
 
 
 def insert_attempt(delivery: Delivery, number: int, started_at: Any, worker: str) -> int:
@@ -146,6 +162,21 @@ def update(
     row's own columns (``"attempts + 1"``). A Delivery's ``updated_at`` is set as the ORM's
     queryset update does.
     """
+    sql, params = update_sql(model, where, where_params, values, raw)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def update_sql(
+    model: type[Model],
+    where: str,
+    where_params: Sequence[Any],
+    values: dict[str, Any],
+    raw: dict[str, str] | None = None,
+    returning: str = "",
+) -> tuple[str, list[Any]]:
+    """``update``'s statement and parameters, to run alone or as a step of ``together``."""
     quote = connection.ops.quote_name
     if model is Delivery:
         values = {"updated_at": timezone.now(), **values}
@@ -156,6 +187,24 @@ def update(
         f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
         f"WHERE {where}"
     )
+    if returning:
+        sql += f" RETURNING {returning}"
+    return sql, [*params, *where_params]
+
+
+Step = tuple[str, tuple[str, list[Any]]]
+
+
+def together(steps: Sequence[Step], select: str) -> tuple[Any, ...] | None:
+    """Several writes as one statement (one round trip), PostgreSQL only: each step a named
+    data-modifying ``WITH`` query, then ``select`` over them; its first row.
+
+    Every step runs, whether or not ``select`` reads it, on the snapshot taken when the
+    statement began: a step that must run only if an earlier one changed a row says so itself
+    (``... WHERE EXISTS (SELECT 1 FROM <name>)``), and no step sees another's writes except
+    through what it RETURNs."""
+    queries = ", ".join(f"{name} AS ({sql})" for name, (sql, _) in steps)
+    params = [value for _, (_, step_params) in steps for value in step_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *where_params])
-        return int(cursor.rowcount)
+        cursor.execute(f"WITH {queries} {select}", params)
+        return cursor.fetchone()

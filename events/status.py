@@ -108,18 +108,44 @@ _SETTLE_SQL = (
     "WHEN count(*) FILTER (WHERE total_attempts > 0 OR status <> 'pending') > 0 "
     "THEN 'processing' ELSE 'received' END "
     "WHEN count(*) FILTER (WHERE status = 'dead_lettered') > 0 THEN 'dead_lettered' "
-    "ELSE 'processed' END AS new FROM {deliveries} WHERE event_id = %s) s "
-    "WHERE {events}.id = %s AND {events}.status <> s.new"
+    "ELSE 'processed' END AS new FROM {deliveries}) s "
+    "WHERE {events}.id = %s AND {events}.status <> s.new{guard}"
 )
+# The event's deliveries with one of them as a change made by the same statement will leave it
+# (a statement does not see its own writes).
+_CHANGED_SQL = (
+    "(SELECT CASE WHEN id = %s THEN %s ELSE status END AS status, "
+    "CASE WHEN id = %s THEN %s ELSE total_attempts END AS total_attempts "
+    "FROM {deliveries} WHERE event_id = %s) d"
+)
+
+
+def settle_sql(
+    event_id: uuid.UUID | str, changed: tuple[int, str, int] | None = None, guard: str = ""
+) -> tuple[str, list[Any]]:
+    """The settling UPDATE and its parameters. ``changed`` (delivery id, status,
+    total_attempts) and ``guard`` (a condition on the UPDATE) are for running it as a step of a
+    statement that changes that delivery itself (events.rows.together)."""
+    quote = connection.ops.quote_name
+    deliveries = quote(Delivery._meta.db_table)
+    pk = _event_pk(event_id)
+    now = Event._meta.get_field("status_changed_at").get_db_prep_save(timezone.now(), connection)
+    if changed is None:
+        source, source_params = f"{deliveries} WHERE event_id = %s", [pk]
+    else:
+        delivery_id, status, total_attempts = changed
+        source = _CHANGED_SQL.format(deliveries=deliveries)
+        source_params = [delivery_id, status, delivery_id, total_attempts, pk]
+    sql = _SETTLE_SQL.format(
+        events=quote(Event._meta.db_table),
+        deliveries=source,
+        guard=f" AND {guard}" if guard else "",
+    )
+    return sql, [now, *source_params, pk]
 
 
 def settle_event_status(event_id: uuid.UUID | str) -> None:
     """``refresh_event_status`` in one statement, for a caller holding the event's lock."""
-    quote = connection.ops.quote_name
-    sql = _SETTLE_SQL.format(
-        events=quote(Event._meta.db_table), deliveries=quote(Delivery._meta.db_table)
-    )
-    pk = _event_pk(event_id)
-    now = Event._meta.get_field("status_changed_at").get_db_prep_save(timezone.now(), connection)
+    sql, params = settle_sql(event_id)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, pk, pk])
+        cursor.execute(sql, params)

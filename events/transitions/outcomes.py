@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from events import conf
@@ -18,7 +18,7 @@ from .. import rows
 from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus
 from ..publish import internal_source, publish
 from ..state import StateWrite, write
-from ..status import lock_event, settle_event_status
+from ..status import lock_event, settle_event_status, settle_sql
 from . import flow
 from .claiming import Claim, Outcome
 from .policy import backoff_delay
@@ -43,6 +43,49 @@ def update_attempt(claimed: Claim, **values: Any) -> None:
         Attempt.objects.filter(delivery=claimed.delivery, number=claimed.number).update(**values)
 
 
+def _finish(claimed: Claim, fields: dict[str, Any], attempt: dict[str, Any]) -> bool:
+    """Record the attempt's end on the delivery (if it is still this attempt's: status running,
+    total_attempts its number) and on its Attempt row, and settle the event's status; False if
+    the delivery had moved on. On PostgreSQL one statement, like the claim's (events.
+    transitions.claiming)."""
+    delivery = claimed.delivery
+    where = "id = %s AND status = %s AND total_attempts = %s"
+    where_params = [delivery.id, DeliveryStatus.RUNNING, claimed.number]
+    if connection.vendor != "postgresql":
+        if not rows.update(Delivery, where, where_params, fields):
+            return False
+        update_attempt(claimed, **attempt)
+        settle_event_status(delivery.event_id)
+        return True
+    done = "EXISTS (SELECT 1 FROM done)"
+    if claimed.attempt_id:
+        which, which_params = f"id = %s AND {done}", [claimed.attempt_id]
+    else:
+        which, which_params = (
+            f"delivery_id = %s AND number = %s AND {done}",
+            [
+                delivery.id,
+                claimed.number,
+            ],
+        )
+    row = rows.together(
+        [
+            ("done", rows.update_sql(Delivery, where, where_params, fields, returning="id")),
+            ("attempt", rows.update_sql(Attempt, which, which_params, attempt)),
+            (
+                "settled",
+                settle_sql(
+                    delivery.event_id,
+                    changed=(delivery.id, str(fields["status"]), claimed.number),
+                    guard=done,
+                ),
+            ),
+        ],
+        "SELECT count(*) FROM done",
+    )
+    return bool(row and row[0])
+
+
 def duration_ms(started: Any, now: Any) -> int:
     return max(0, int((now - started).total_seconds() * 1000))
 
@@ -60,10 +103,8 @@ def succeed(
     now = timezone.now()
     with transaction.atomic():
         lock_event(delivery.event_id)
-        won = rows.update(
-            Delivery,
-            "id = %s AND status = %s AND total_attempts = %s",
-            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+        won = _finish(
+            claimed,
             {
                 "status": DeliveryStatus.SUCCEEDED,
                 "outcome": outcome,
@@ -71,6 +112,12 @@ def succeed(
                 "lease_expires_at": None,
                 "last_error": "",
                 "error_class": "",
+            },
+            {
+                "status": AttemptStatus.SUCCEEDED,
+                "finished_at": now,
+                "duration_ms": duration_ms(started, now),
+                "outcome": outcome,
             },
         )
         if not won:
@@ -82,13 +129,6 @@ def succeed(
             return Outcome(delivery.id, "noop")
         if state is not None:
             write(state, delivery.id)
-        update_attempt(
-            claimed,
-            status=AttemptStatus.SUCCEEDED,
-            finished_at=now,
-            duration_ms=duration_ms(started, now),
-            outcome=outcome,
-        )
         if emitted:
             source = internal_source()
             for index, item in enumerate(emitted):
@@ -101,7 +141,6 @@ def succeed(
                     partition_key=item.partition_key or delivery.event.partition_key or None,
                     emitted_by=delivery,
                 )
-        settle_event_status(delivery.event_id)
         flow.wake_after_commit(delivery)
     log.info(
         "delivery %s (%s) succeeded on attempt %s", delivery.id, delivery.handler, claimed.number
@@ -157,11 +196,18 @@ def fail(
             assert delay is not None
             fields["next_attempt_at"] = now + timedelta(seconds=delay)
             fields["enqueued_at"] = now
-        won = rows.update(
-            Delivery,
-            "id = %s AND status = %s AND total_attempts = %s",
-            [delivery.id, DeliveryStatus.RUNNING, claimed.number],
+        won = _finish(
+            claimed,
             fields,
+            {
+                "status": AttemptStatus.FAILED,
+                "finished_at": now,
+                "duration_ms": duration_ms(started, now),
+                "error_class": error_class_name(exc)[:200],
+                "error_message": message[:MAX_TRACEBACK],
+                "traceback": traceback[-MAX_TRACEBACK:],
+                "retry_delay": delay,
+            },
         )
         if not won:
             log.warning(
@@ -170,17 +216,6 @@ def fail(
                 claimed.number,
             )
             return Outcome(delivery.id, "noop")
-        update_attempt(
-            claimed,
-            status=AttemptStatus.FAILED,
-            finished_at=now,
-            duration_ms=duration_ms(started, now),
-            error_class=error_class_name(exc)[:200],
-            error_message=message[:MAX_TRACEBACK],
-            traceback=traceback[-MAX_TRACEBACK:],
-            retry_delay=delay,
-        )
-        settle_event_status(delivery.event_id)
         # A retry frees a slot of the cap (its key stays blocked until it ends).
         flow.wake_after_commit(delivery)
     if status == DeliveryStatus.DEAD_LETTERED:

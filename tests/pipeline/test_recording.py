@@ -10,7 +10,6 @@ from django.db import OperationalError
 from django.utils import timezone
 
 import events.delivery as delivery_module
-import events.transitions.claiming as claiming_module
 import events.transitions.outcomes as outcomes_module
 from events.delivery import execute
 from events.holders import holder, holder_is_dead
@@ -84,24 +83,23 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # would take the delivery first)
     monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    real = outcomes_module.settle_event_status
+    real = outcomes_module._finish
     calls = {"n": 0}
 
-    def drops_once(event_id: object) -> None:
+    def drops_once(*args: Any) -> bool:
         calls["n"] += 1
-        if calls["n"] == 2:  # the first call is the claim's, the second the success's
+        if calls["n"] == 1:  # the success's first try
             raise OperationalError("server closed the connection unexpectedly")
-        real(event_id)  # type: ignore[arg-type]
+        return real(*args)
 
-    monkeypatch.setattr(claiming_module, "settle_event_status", drops_once)
-    monkeypatch.setattr(outcomes_module, "settle_event_status", drops_once)
+    monkeypatch.setattr(outcomes_module, "_finish", drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
 
     # when the delivery runs
     outcome = execute(delivery.id)
 
     # then the success is recorded on the second try, and the handler ran once
-    assert calls["n"] == 3
+    assert calls["n"] == 2
     assert outcome.status == "succeeded"
     delivery.refresh_from_db()
     assert (delivery.status, delivery.total_attempts) == ("succeeded", 1)

@@ -168,3 +168,151 @@ def test_settle_writes_nothing_when_the_status_holds(delivery: Delivery) -> None
 
     after = Event.objects.get(id=delivery.event_id)
     assert (after.status, after.status_changed_at) == ("received", before.status_changed_at)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("second", STATES)
+@pytest.mark.parametrize("change", [("running", 1), ("succeeded", 1), ("dead_lettered", 3)])
+def test_settle_in_a_changing_statement_derives_the_status_the_change_leaves(
+    routes: None,
+    monkeypatch: pytest.MonkeyPatch,
+    change: tuple[str, int],
+    second: tuple[str, int],
+) -> None:
+    from collections import Counter
+
+    from events.status import derive_status, lock_event, settle_sql
+
+    # given an event whose first delivery is pending and second in some state
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
+    source = Source.objects.create(slug="settle-change", kind="api")
+    event = publish(source=source, type="scenario.reservation.cancelled", payload={}).event
+    first, other = Delivery.objects.filter(event=event).order_by("id")
+    Delivery.objects.filter(id=other.id).update(status=second[0], total_attempts=second[1])
+
+    # when one statement changes the first delivery and settles the event (as a claim or an
+    # outcome does), the settling step seeing the deliveries as they were before it
+    lock_event(event.id)
+    status, total = change
+    rows.together(
+        [
+            (
+                "changed",
+                rows.update_sql(
+                    Delivery,
+                    "id = %s",
+                    [first.id],
+                    {"status": status},
+                    {"total_attempts": str(total)},
+                    "id",
+                ),
+            ),
+            (
+                "settled",
+                settle_sql(event.id, (first.id, status, total), "EXISTS (SELECT 1 FROM changed)"),
+            ),
+        ],
+        "SELECT id FROM changed",
+    )
+
+    # then the event's status is what the Python rules give for the deliveries after it
+    states = [change, second]
+    started = any(t > 0 or s != "pending" for s, t in states)
+    assert Event.objects.get(id=event.id).status == derive_status(
+        Counter(s for s, _ in states), started
+    )
+
+
+def test_a_step_guarded_by_a_change_writes_nothing_when_the_change_missed(
+    delivery: Delivery,
+) -> None:
+    started = timezone.now()
+
+    row = rows.together(
+        [
+            (
+                "claimed",
+                rows.update_sql(
+                    Delivery,
+                    "id = %s AND status = %s",
+                    [delivery.id, "running"],
+                    {"status": "succeeded"},
+                    returning="id",
+                ),
+            ),
+            (
+                "attempt",
+                rows.insert_sql(
+                    Attempt(delivery=delivery, number=1, started_at=started), "FROM claimed"
+                ),
+            ),
+        ],
+        "SELECT id FROM attempt",
+    )
+
+    assert row is None
+    assert not Attempt.objects.filter(delivery=delivery).exists()
+    assert Delivery.objects.get(id=delivery.id).status == "pending"
+
+
+def test_insert_in_a_statement_of_steps_writes_what_create_writes(delivery: Delivery) -> None:
+    started = timezone.now()
+    attempt = Attempt(delivery=delivery, number=1, started_at=started, worker="w@host")
+
+    row = rows.together(
+        [
+            ("found", ("SELECT id FROM events_delivery WHERE id = %s", [delivery.id])),
+            ("attempt", rows.insert_sql(attempt, "FROM found")),
+        ],
+        "SELECT id FROM attempt",
+    )
+
+    assert row is not None
+    stored = Attempt.objects.get(id=row[0])
+    assert (stored.delivery_id, stored.number, stored.status) == (delivery.id, 1, "running")
+    assert (stored.started_at, stored.worker, stored.outcome, stored.finished_at) == (
+        started,
+        "w@host",
+        None,
+        None,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_delivery_is_two_transactions_of_five_statements(
+    routes: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.delivery import execute
+
+    # given two no-op deliveries, the first run so the route lookups are memoised
+    monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
+    settings.SWITCHYARD_LOOKUP_CACHE_SECONDS = 60.0
+    source = Source.objects.create(slug="statements", kind="api")
+    first, second = (
+        Delivery.objects.get(event=publish(source=source, type="test.noop", payload={}).event)
+        for _ in range(2)
+    )
+    execute(first.id)
+
+    # when the second runs
+    with CaptureQueriesContext(connection) as queries:
+        assert execute(second.id).status == "succeeded"
+
+    # then the claim locks, reads and writes in one statement each, and so does the outcome
+    sql = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries]
+    assert sql == [
+        "BEGIN",
+        "SELECT",
+        "SELECT",
+        "WITH",
+        "COMMIT",
+        "BEGIN",
+        "SELECT",
+        "WITH",
+        "COMMIT",
+    ]
+    assert Attempt.objects.get(delivery=second).status == "succeeded"
+    assert Event.objects.get(id=second.event_id).status == "processed"
