@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import CharField, Field, Model
 from django.utils import timezone
 
@@ -30,6 +31,12 @@ _FETCHED: tuple[tuple[type[Model], str], ...] = (
     (Source, "s"),
 )
 _Converter = Callable[[Any, Any, Any], Any]
+
+
+def _db() -> BaseDatabaseWrapper:
+    """This thread's connection itself: ``django.db.connection`` is a proxy that looks it up
+    on every attribute, and these functions touch it once per column."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _columns(model: type[Model]) -> list[Field[Any, Any]]:
@@ -62,14 +69,16 @@ def _fetch_plan(vendor: str) -> tuple[str, list[tuple[Any, list[_Converter]]]]:
 def fetch_delivery(delivery_id: int) -> Delivery | None:
     """``Delivery.objects.select_related("route", "event__source").filter(id=...).first()``
     in one statement, without compiling a query each time."""
-    sql, plan = _fetch_plan(connection.vendor)
-    with connection.cursor() as cursor:
+    db = _db()
+    sql, plan = _fetch_plan(db.vendor)
+    with db.cursor() as cursor:
         cursor.execute(sql, [delivery_id])
         row = cursor.fetchone()
     if row is None:
         return None
     values = [
-        _convert(value, converters, col) for value, (col, converters) in zip(row, plan, strict=True)
+        _convert(value, converters, col, db)
+        for value, (col, converters) in zip(row, plan, strict=True)
     ]
     instances: list[Model | None] = []
     start = 0
@@ -78,7 +87,7 @@ def fetch_delivery(delivery_id: int) -> Delivery | None:
         chunk = values[start : start + len(fields)]
         start += len(fields)
         # A missing route (deleted: the delivery keeps running on its handler's defaults).
-        instances.append(None if chunk[0] is None else model.from_db(connection.alias, [], chunk))
+        instances.append(None if chunk[0] is None else model.from_db(db.alias, [], chunk))
     delivery, route, event, source = instances
     assert isinstance(delivery, Delivery) and isinstance(event, Event)
     assert isinstance(source, Source)
@@ -88,29 +97,36 @@ def fetch_delivery(delivery_id: int) -> Delivery | None:
     return delivery
 
 
-def _convert(value: Any, converters: Sequence[_Converter], col: Any) -> Any:
+def _convert(
+    value: Any, converters: Sequence[_Converter], col: Any, db: BaseDatabaseWrapper
+) -> Any:
     for converter in converters:
-        value = converter(value, col, connection)
+        value = converter(value, col, db)
     return value
 
 
 def db_value(model: type[Model], name: str, value: Any) -> Any:
     """``value`` as ``model.name`` is written to the database (JSON adapted, etc.)."""
+    return _field(model, name).get_db_prep_save(value, _db())
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
     field = model._meta.get_field(name)
     assert isinstance(field, Field)
-    return field.get_db_prep_save(value, connection)
+    return field
 
 
 def insert(obj: Model) -> int:
     """``obj.save()`` for a new row with an auto id: one INSERT ... RETURNING id."""
     sql, params = insert_sql(obj)
-    with connection.cursor() as cursor:
+    db = _db()
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     assert row is not None
     obj.pk = int(row[0])
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     return obj.pk
 
 
@@ -119,7 +135,15 @@ def insert_sql(obj: Model, after: str = "") -> tuple[str, list[Any]]:
     such as ``FROM claimed``), an INSERT ... SELECT that writes the row only if ``after`` yields
     one: for a statement of several steps (``together``); each value is cast to its column's
     type there, as a SELECT list gives no column to infer it from."""
-    model = type(obj)
+    db = _db()
+    sql, fields = _insert_statement(type(obj), after, db.vendor)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+
+
+@cache
+def _insert_statement(
+    model: type[Model], after: str, vendor: str
+) -> tuple[str, list[Field[Any, Any]]]:
     fields = [f for f in _columns(model) if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or "") for f in fields)
@@ -129,8 +153,7 @@ def insert_sql(obj: Model, after: str = "") -> tuple[str, list[Any]]:
     else:
         values = f"VALUES ({', '.join(['%s'] * len(fields))})"
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {values} RETURNING id"
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    return sql, params
+    return sql, fields
 
 
 def _cast_type(field: Field[Any, Any]) -> str:
@@ -163,7 +186,7 @@ def update(
     queryset update does.
     """
     sql, params = update_sql(model, where, where_params, values, raw)
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -177,11 +200,12 @@ def update_sql(
     returning: str = "",
 ) -> tuple[str, list[Any]]:
     """``update``'s statement and parameters, to run alone or as a step of ``together``."""
-    quote = connection.ops.quote_name
+    db = _db()
+    quote = db.ops.quote_name
     if model is Delivery:
         values = {"updated_at": timezone.now(), **values}
     assignments = [f"{quote(_column(model, name))} = %s" for name in values]
-    params = [db_value(model, name, value) for name, value in values.items()]
+    params = [_field(model, name).get_db_prep_save(value, db) for name, value in values.items()]
     assignments += [f"{quote(name)} = {expression}" for name, expression in (raw or {}).items()]
     sql = (
         f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
@@ -205,6 +229,6 @@ def together(steps: Sequence[Step], select: str) -> tuple[Any, ...] | None:
     through what it RETURNs."""
     queries = ", ".join(f"{name} AS ({sql})" for name, (sql, _) in steps)
     params = [value for _, (_, step_params) in steps for value in step_params]
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(f"WITH {queries} {select}", params)
         return cursor.fetchone()
