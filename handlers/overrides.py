@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Callable
+
+from events.lookups import Memo
 
 from .models import AgentConfig
 
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_:@]{1,99}$")
-
-
-def override_reader(handler: str) -> Callable[[], str | None]:
-    """``ctx.model_override`` for one handler: one query, made only when an agent runs."""
-
-    def read() -> str | None:
-        model = AgentConfig.objects.filter(handler=handler).values_list("model", flat=True)
-        return next(iter(model), "") or None
-
-    return read
 
 
 def model_problem(name: str) -> str | None:
@@ -43,9 +34,16 @@ def known_models() -> list[str]:
     return sorted(str(n) for n in names if n not in DEPRECATED_MODELS)
 
 
+# Per handler, the override and whether a budget is set, for SWITCHYARD_LOOKUP_CACHE_SECONDS
+# (events.lookups): every agent delivery asks, and an admin edit reaches running workers within
+# those seconds, as a route's does.
+SETTINGS: Memo[tuple[str | None, bool]] = Memo()
+
+
 class RunSettings:
     """An agent run's view of the admin's settings for its handler: the model override and
-    whether a daily budget is set, read together in one query when the run first asks.
+    whether a daily budget is set, read together in one query when the run first asks (kept
+    per process for ``SETTINGS``' seconds).
 
     The first budget check of a run uses that read (no budget set: nothing more to ask);
     every later check asks ``handlers.budgets`` again, so a limit changed in the admin still
@@ -59,21 +57,24 @@ class RunSettings:
 
     def _settings(self) -> tuple[str | None, bool]:
         if self._read is None:
-            from django.db import connection
-
-            from .models import AgentBudget
-
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT (SELECT model FROM {AgentConfig._meta.db_table} "  # noqa: S608
-                    "WHERE handler = %s LIMIT 1), "
-                    f"EXISTS (SELECT 1 FROM {AgentBudget._meta.db_table} "
-                    "WHERE handler = %s AND enabled)",
-                    [self.handler, self.handler],
-                )
-                model, budgeted = cursor.fetchone()
-            self._read = (model or None, bool(budgeted))
+            self._read = SETTINGS.get(self.handler, self._load) or (None, False)
         return self._read
+
+    def _load(self) -> tuple[str | None, bool]:
+        from django.db import connection
+
+        from .models import AgentBudget
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT (SELECT model FROM {AgentConfig._meta.db_table} "  # noqa: S608
+                "WHERE handler = %s LIMIT 1), "
+                f"EXISTS (SELECT 1 FROM {AgentBudget._meta.db_table} "
+                "WHERE handler = %s AND enabled)",
+                [self.handler, self.handler],
+            )
+            model, budgeted = cursor.fetchone()
+        return (model or None, bool(budgeted))
 
     def model_override(self) -> str | None:
         return self._settings()[0]

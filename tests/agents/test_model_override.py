@@ -86,3 +86,41 @@ def test_admin_offers_agent_handlers_only(admin_client: Client) -> None:
     names = [value for value, _ in form.fields["handler"].choices]
     assert "test.agent" in names
     assert "test.rebook" not in names  # a plain handler has no model
+
+
+def test_a_worker_reads_the_override_once_per_memo_period_and_sees_an_edit_after_it(
+    fake_api: FakeMessagesAPI, routes: None, settings: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from handlers.overrides import SETTINGS
+
+    # given the lookup memo on, with a clock the test moves, and an agent that has run once
+    settings.SWITCHYARD_LOOKUP_CACHE_SECONDS = 5.0
+    now = [1000.0]
+    SETTINGS.clear()
+    SETTINGS.clock = lambda: now[0]
+    try:
+        fake_api.text("first")
+        run_order_agent()
+        override = other_current_model()
+        AgentConfig.objects.create(handler="test.agent", model=override)
+
+        # when it runs again within the memo's seconds, and again after them
+        fake_api.text("second")
+        with CaptureQueriesContext(connection) as within:
+            run_order_agent()
+        now[0] += 5.0
+        fake_api.text("third", model=override)
+        run_order_agent()
+    finally:
+        SETTINGS.clear()
+
+    # then the second run read no settings and kept the model; the third saw the override
+    assert not [q for q in within.captured_queries if "handlers_agentconfig" in q["sql"]]
+    assert [r.body["model"] for r in fake_api.requests] == [
+        "claude-sonnet-5-5",
+        "claude-sonnet-5-5",
+        override,
+    ]
