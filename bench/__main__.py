@@ -102,6 +102,10 @@ def setup_django(database_url: str, redis_port: int, log_path: Path) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     # DEBUG keeps every SQL query in memory; it would distort both speed and memory.
     os.environ["DEBUG"] = "false"
+    # The per-process lookup memo as deployed (5 s), in this process and the workers:
+    # tests.settings turns it off for the tests, and every delivery would then read the rows a
+    # deployment reads once per memo period (its limits, breakers, an agent's override).
+    os.environ.setdefault("SWITCHYARD_TEST_LOOKUP_CACHE_SECONDS", "5")
     import django
 
     django.setup()
