@@ -132,11 +132,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Celery below.
 
 # The Content-Security-Policy header of every response (agents_project/csp.py); empty: none.
-# Scripts only from this origin (no inline script, no eval); inline styles (the admin's
-# templates use style attributes); no plugins, no framing, forms post only here.
+# Scripts and styles only from this origin (no inline script or style, no eval); no plugins,
+# no framing, forms post only here.
 SWITCHYARD_CONTENT_SECURITY_POLICY = env_str(
     "SWITCHYARD_CONTENT_SECURITY_POLICY",
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'",
 )

@@ -62,3 +62,6 @@ def test_the_admin_pages_work_under_the_content_security_policy(
     assert session.problems == []
     assert set(policies.values()) == {settings.SWITCHYARD_CONTENT_SECURITY_POLICY}
     assert "script-src 'self'" in settings.SWITCHYARD_CONTENT_SECURITY_POLICY
+    # nor inline styles: the pages need none (any left would be a violation above)
+    assert "style-src 'self';" in settings.SWITCHYARD_CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in settings.SWITCHYARD_CONTENT_SECURITY_POLICY
