@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from events import conf
@@ -82,10 +82,10 @@ def _first(deliveries: Any) -> tuple[Any, ...] | None:
     return min(rows, key=lambda row: (row[1], row[0])) if rows else None
 
 
-def _earlier(route: Route, key: str, delivery_id: int, event: Event) -> tuple[int, str] | None:
-    """(id, status) of the first delivery of the route and key received before this one and
-    not done yet (earlier: its event's received_at, then the delivery id)."""
-    first = _first(
+def open_before(route: Route, key: str, delivery_id: int, event: Event) -> QuerySet[Any]:
+    """(id, received_at, status) of the route's deliveries of ``key`` received before this one
+    (its event's received_at, then the delivery id) and not done yet; unordered (``_first``)."""
+    return (
         Delivery.objects.filter(
             route_id=route.id,
             event__partition_key=key,
@@ -97,6 +97,12 @@ def _earlier(route: Route, key: str, delivery_id: int, event: Event) -> tuple[in
         .order_by()
         .values_list("id", "event__received_at", "status")
     )
+
+
+def _earlier(route: Route, key: str, delivery_id: int, event: Event) -> tuple[int, str] | None:
+    """(id, status) of the first delivery of the route and key received before this one and
+    not done yet."""
+    first = _first(open_before(route, key, delivery_id, event))
     return (first[0], first[2]) if first is not None else None
 
 
