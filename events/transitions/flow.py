@@ -99,6 +99,17 @@ def open_before(route: Route, key: str, delivery_id: int, event: Event) -> Query
     )
 
 
+def open_of_key(route: Route, key: str) -> QuerySet[Any]:
+    """(id, received_at, held_by, status) of the route's deliveries of ``key`` not done yet;
+    unordered (``_first``)."""
+    return (
+        Delivery.objects.filter(route_id=route.id, event__partition_key=key)
+        .filter(status__in=_blocking(route))
+        .order_by()
+        .values_list("id", "event__received_at", "held_by", "status")
+    )
+
+
 def _earlier(route: Route, key: str, delivery_id: int, event: Event) -> tuple[int, str] | None:
     """(id, status) of the first delivery of the route and key received before this one and
     not done yet."""
@@ -188,13 +199,7 @@ def wake(route_id: int, key: str, capped: int | None) -> list[int]:
             _lock(ORDER_LOCK, route_id, key)
             route = Route.objects.filter(id=route_id).first()
             if route is not None:
-                first = _first(
-                    Delivery.objects.filter(
-                        route_id=route_id, event__partition_key=key, status__in=_blocking(route)
-                    )
-                    .order_by()
-                    .values_list("id", "event__received_at", "held_by", "status")
-                )
+                first = _first(open_of_key(route, key))
                 if first is not None and first[2] and first[3] in WAITING:
                     woken += _ring(first[0])
         if capped is not None:
