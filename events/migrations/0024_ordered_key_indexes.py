@@ -47,7 +47,7 @@ def remove_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("events", "0023_fanout_caps")]
+    dependencies = [("events", "0023_route_source_caps")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
