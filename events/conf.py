@@ -70,6 +70,7 @@ REPLAY_CONFIRM_ABOVE = Setting("SWITCHYARD_REPLAY_CONFIRM_ABOVE", 100, integer, 
 # Fan-out limits (events/fanout.py): deliveries one event may make, follow-up events one
 # delivery may emit (a route's max_emits overrides it), and how deep a chain of follow-ups may
 # grow (an external event is depth 0, its follow-ups 1, theirs 2, ...).
+# A source's max_deliveries_per_event and a route's max_depth override the first and the last.
 MAX_DELIVERIES_PER_EVENT = Setting("SWITCHYARD_MAX_DELIVERIES_PER_EVENT", 50, integer, at_least(1))
 MAX_EMITS_PER_DELIVERY = Setting("SWITCHYARD_MAX_EMITS_PER_DELIVERY", 20, integer, at_least(0))
 # Event.depth is a small integer: a chain can be at most 32767 deep.

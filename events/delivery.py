@@ -164,7 +164,7 @@ def _run_once(
         outcome = _check_outcome(result)
         _check_emitted(ctx.emitted)
         # Over a fan-out limit: dead-lettered, and none of its follow-ups published.
-        check_emitted(delivery, ctx.emitted, claimed.route.max_emits)
+        check_emitted(delivery, ctx.emitted, claimed.route.max_emits, claimed.route.max_depth)
         state = pending(ctx, clean)
     except GeneratorExit:
         raise

@@ -156,9 +156,12 @@ def publish(
     # From the per-process memo (events/lookups.py): known before the INSERT, so an event
     # nothing routes is stored as ignored at once rather than updated after.
     routes = [] if ignored else matching_routes(type, payload, source=source, cached=True)
-    # Past SWITCHYARD_MAX_DELIVERIES_PER_EVENT, the rest are stored refused (events.fanout).
+    # Past the source's cap (else SWITCHYARD_MAX_DELIVERIES_PER_EVENT), the rest are stored
+    # refused (events.fanout).
     matched = len(routes)
-    routes, refused = fanout.split_routes(routes)
+    # A cap is at least 1: only an event matching several routes looks its source's up.
+    cap = fanout.deliveries_cap(source) if matched > 1 else None
+    routes, refused = fanout.split_routes(routes, cap)
     if not routes:
         status = EventStatus.IGNORED
     else:
@@ -197,7 +200,7 @@ def publish(
                     )
                     for route in routes
                 ]
-                + fanout.refused_deliveries(event, refused, matched, now)
+                + fanout.refused_deliveries(event, refused, matched, cap, now)
             )
             jobs = [
                 (d.id, route.queue, route.time_limit)

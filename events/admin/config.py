@@ -47,7 +47,17 @@ class SourceAdmin(admin.ModelAdmin):
         secret_fields: tuple[str, ...] = ("new_secret", "drop_old_secrets")
         if obj is not None:
             secret_fields = ("masked_secrets", *secret_fields)
-        return ((None, {"fields": fields}), ("Signing secrets", {"fields": secret_fields}))
+        return (
+            (None, {"fields": fields}),
+            ("Signing secrets", {"fields": secret_fields}),
+            (
+                "Fan-out",
+                {
+                    "fields": ("max_deliveries_per_event",),
+                    "description": "Edits reach every process publishing events within seconds.",
+                },
+            ),
+        )
 
     @admin.display(description="secrets")
     def secret_count(self, obj: Source) -> int:
@@ -133,7 +143,7 @@ class RouteAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Fan-out", {"fields": ("max_emits",)}),
+        ("Fan-out", {"fields": ("max_emits", "max_depth")}),
         (
             "Rate limit",
             {

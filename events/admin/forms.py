@@ -12,6 +12,7 @@ from events import conf
 from handlers import registry
 
 from ..models import Route, Source
+from ..models.routes import MAX_DEPTH
 from ..webhooks import all_kind_names, get_kind
 
 # Newest first; the webhook kinds accept the two newest while a sender switches over
@@ -48,9 +49,17 @@ class SourceForm(forms.ModelForm):
 
     class Meta:
         model = Source
-        fields = ("slug", "kind", "enabled", "description", "settings")
+        fields = ("slug", "kind", "enabled", "description", "settings", "max_deliveries_per_event")
         widgets = {"description": forms.TextInput(attrs={"class": "vLargeTextField"})}
+        labels = {"max_deliveries_per_event": "Max deliveries per event"}
         help_texts = {
+            "max_deliveries_per_event": (
+                "Most deliveries one event from this source gets. An event matching more "
+                "routes runs the first by route name; each other route gets a delivery stored "
+                "dead-lettered with the reason, which an operator may requeue. Empty: the "
+                "SWITCHYARD_MAX_DELIVERIES_PER_EVENT setting. Applies to events published a "
+                "few seconds after saving (SWITCHYARD_LOOKUP_CACHE_SECONDS)."
+            ),
             "settings": (
                 "A JSON object of options for this source's kind, "
                 'e.g. {"header": "X-Signature"}. Leave {} when the kind takes none.'
@@ -68,6 +77,12 @@ class SourceForm(forms.ModelForm):
         if slugify(slug) != slug:
             raise forms.ValidationError("Use lowercase letters, digits, dashes and underscores.")
         return slug
+
+    def clean_max_deliveries_per_event(self) -> int | None:
+        value: int | None = self.cleaned_data.get("max_deliveries_per_event")
+        if value is not None and value < 1:
+            raise forms.ValidationError("Must be at least 1 (or empty for the setting).")
+        return value
 
     def clean_settings(self) -> dict[str, Any]:
         value = self.cleaned_data.get("settings")
@@ -148,6 +163,7 @@ class RouteForm(forms.ModelForm):
             "queue",
             "stale_after",
             "max_emits",
+            "max_depth",
             "rate_limit",
             "rate_burst",
             "resources",
@@ -160,6 +176,13 @@ class RouteForm(forms.ModelForm):
                 "Follow-up events one delivery of this route may emit (ctx.emit). Over it the "
                 "delivery is dead-lettered and none is published. Empty: the "
                 "SWITCHYARD_MAX_EMITS_PER_DELIVERY setting. Applies from the next attempt."
+            ),
+            "max_depth": (
+                "How deep a chain of follow-ups this route's deliveries may extend: an event "
+                "from outside is depth 0, its follow-ups 1, theirs 2. A delivery whose "
+                "follow-ups would be deeper is dead-lettered and none is published; 0: its "
+                "deliveries may emit none. Empty: the SWITCHYARD_MAX_EMIT_DEPTH setting. "
+                "Applies from the next attempt."
             ),
             "queue": (
                 "The Celery queue this route's deliveries are sent to. A worker must consume "
@@ -207,6 +230,15 @@ class RouteForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"At most {limit} seconds (SWITCHYARD_MAX_TIME_LIMIT); the broker's visibility "
                 "timeout is sized for it."
+            )
+        return value
+
+    def clean_max_depth(self) -> int | None:
+        value: int | None = self.cleaned_data.get("max_depth")
+        if value is not None and not 0 <= value <= MAX_DEPTH:
+            raise forms.ValidationError(
+                f"Must be from 0 to {MAX_DEPTH} (an event's depth is a small integer), or empty "
+                "for the setting."
             )
         return value
 

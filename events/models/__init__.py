@@ -1,6 +1,7 @@
-"""The pipeline's models, by concern: where events come from (sources), what happens to them
-(pipeline), the schedules that publish them, the requests that were refused (requests), the
-once-a-minute samples the dashboard draws (samples), and handlers' memory across events (state).
+"""The pipeline's models, by concern: where events come from (sources), where they go
+(routes), what happens to them (pipeline), the schedules that publish them, the requests that
+were refused (requests), the once-a-minute samples the dashboard draws (samples), and
+handlers' memory across events (state).
 
 Delivery states: pending -> running -> succeeded | retrying -> ... | dead_lettered | skipped.
 An event's status is derived from its deliveries (see events.status).
@@ -17,10 +18,10 @@ from .pipeline import (
     Event,
     EventStatus,
     Requeue,
-    Route,
 )
 from .replays import Replay, ReplayStatus
 from .requests import RejectedRequest
+from .routes import Route
 from .samples import PipelineSample
 from .schedules import OverlapPolicy, Schedule, SchedulePolicy, ScheduleTick, TickStatus
 from .sources import ApiToken, Source

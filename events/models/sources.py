@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -16,11 +18,27 @@ class Source(models.Model):
     settings = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True)
+    # Read by publish() through a memo of a few seconds (events.fanout.deliveries_cap).
+    max_deliveries_per_event = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most deliveries one event from this source gets; the other matching "
+        "routes' deliveries are stored dead-lettered. Empty: "
+        "SWITCHYARD_MAX_DELIVERIES_PER_EVENT.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_deliveries_per_event__isnull=True)
+                | Q(max_deliveries_per_event__gte=1),
+                name="source_max_deliveries_min",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.slug

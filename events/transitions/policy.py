@@ -11,7 +11,7 @@ from datetime import timedelta
 from events import conf
 from handlers import registry
 
-from ..fanout import max_emits
+from ..fanout import Cap, max_depth, max_emits
 from ..models import Delivery, Route
 
 log = logging.getLogger("switchyard.pipeline")
@@ -32,8 +32,9 @@ class RouteSettings:
     backoff_jitter: float
     queue: str
     stale_after: int | None
-    # Follow-up events one delivery may emit (events.fanout).
-    max_emits: int = 0
+    # Follow-up events one delivery may emit, and how deep they may be (events.fanout).
+    max_emits: int
+    max_depth: Cap
 
 
 def route_settings(delivery: Delivery) -> RouteSettings:
@@ -48,6 +49,7 @@ def route_settings(delivery: Delivery) -> RouteSettings:
             queue=route.queue,
             stale_after=route.stale_after,
             max_emits=max_emits(route),
+            max_depth=max_depth(route),
         )
     spec = registry.get(delivery.handler)
     return RouteSettings(
@@ -59,6 +61,7 @@ def route_settings(delivery: Delivery) -> RouteSettings:
         queue=spec.queue if spec else "default",
         stale_after=spec.stale_after if spec else None,
         max_emits=max_emits(None),
+        max_depth=max_depth(None),
     )
 
 
