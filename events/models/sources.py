@@ -64,7 +64,9 @@ class ApiToken(models.Model):
         "scopes could do this).",
     )
     can_publish = models.BooleanField(default=True, help_text="May POST /api/events.")
-    can_read = models.BooleanField(default=False, help_text="May GET /api/events/<id>.")
+    can_read = models.BooleanField(
+        default=False, help_text="May GET /api/events/{id}: read an event and its deliveries."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

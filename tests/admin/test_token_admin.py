@@ -236,3 +236,11 @@ def test_revoke_button_needs_change_permission_and_csrf(
     assert 'class="post-tool"' not in page.content.decode()
     assert answers == [403, 403]
     assert authenticate(f"Bearer {token}") == record
+
+
+def test_the_add_page_says_which_request_each_scope_allows(admin_client: Client) -> None:
+    page = admin_client.get(ADD).content.decode()
+
+    # (help texts are HTML in the admin: a path written "<id>" would vanish as a tag)
+    assert "May POST /api/events." in page
+    assert "May GET /api/events/{id}: read an event and its deliveries." in page
