@@ -12,9 +12,11 @@ succeeded exactly once and (except where holding is the point) was never held.
 Rate limits and breakers have a switch for the whole process (``events.limits.any_limits``,
 ``events.breakers.any_breakers``): while none is configured anywhere, a delivery does not even
 read its own row for them. So those are turned on only around their own candidate run, and the
-baseline runs with nothing configured anywhere. The worker reads them through the lookup memo;
-it runs with ``SWITCHYARD_LOOKUP_CACHE_SECONDS=1`` and each switch waits out that second, so a
-run never sees the previous one's configuration. Import only after Django is set up.
+baseline runs with nothing configured anywhere. The worker reads them through the lookup memo
+(events/lookups.py), which tests.settings turns off unless ``SWITCHYARD_TEST_LOOKUP_CACHE_SECONDS``
+says otherwise: off, every delivery would read the rows a deployment reads once per memo period.
+The worker keeps them 1 s and each switch waits out that second, so a run never sees the
+previous one's configuration. Import only after Django is set up.
 """
 
 from __future__ import annotations
@@ -304,7 +306,7 @@ def run_group(sizes: Sizes, broker: redis.Redis, workdir: Path) -> tuple[list[Co
         log_path=workdir / "flow-worker.log",
         pool="threads",
         concurrency=4,
-        env={"SWITCHYARD_LOOKUP_CACHE_SECONDS": f"{MEMO_SECONDS:g}"},
+        env={"SWITCHYARD_TEST_LOOKUP_CACHE_SECONDS": f"{MEMO_SECONDS:g}"},
     )
     setup()
     worker.start()
