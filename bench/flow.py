@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 from django.db import transaction
+from django.test import override_settings
 
 from events import breakers, limits
 from events.models import (
@@ -44,8 +45,10 @@ from events.models import (
 from events.publish import publish
 from events.routing import matching_routes
 
+from . import flow_counts
 from .data import NOOP_TYPE, bench_source, clean_slate, payload
 from .delivery import QUEUE, say
+from .flow_counts import Trips
 from .measure import Comparison, Sizes
 from .services import BenchError, WorkerProcess, wait_for_count
 
@@ -114,7 +117,8 @@ CASES = [
          baseline="emits 1, no route cap"),
 ]  # fmt: skip
 # The fan-out row's baseline: the same handler on a route without a cap of its own.
-UNCAPPED = Case("", "", "", "bench.flow.emit", handler="test.burster", extra={"count": 1})
+UNCAPPED = Case("uncapped", "", "", "bench.flow.emit", handler="test.burster", extra={"count": 1})
+PLAIN = Case("plain", "", "", NOOP_TYPE)
 
 
 def setup() -> None:
@@ -153,7 +157,7 @@ def _any_breakers() -> bool:
     return Resource.objects.filter(breaker_enabled=True).exists()
 
 
-def switch(name: str, on: bool) -> None:
+def switch(name: str, on: bool, *, wait: bool = True) -> None:
     """Turn the rate limit or the breaker on or off, then wait until the worker sees it."""
     if not name:
         return
@@ -162,9 +166,10 @@ def switch(name: str, on: bool) -> None:
         Route.objects.filter(name="bench.flow.rate").update(**fields)
     else:
         Resource.objects.filter(name=RESOURCE).update(breaker_enabled=on)
-    limits.ACTIVE.clear()
-    breakers.ACTIVE.clear()
-    time.sleep(SWITCH_WAIT)
+    for memo in (limits.ACTIVE, limits.LIMITS, breakers.ACTIVE, breakers.BREAKERS):
+        memo.clear()  # this process's (bench.flow_counts runs deliveries here)
+    if wait:
+        time.sleep(SWITCH_WAIT)
 
 
 def batch(
@@ -176,15 +181,7 @@ def batch(
     clean_slate(broker)
     if int(broker.llen(QUEUE)):
         raise BenchError(f"messages are still on the {QUEUE} queue before a run")
-    if case.handler == "test.state.put":
-        # Each key has its document already (version 1): every run is a read and a
-        # compare-and-set UPDATE, a handler's steady state, not a first write.
-        HandlerState.objects.filter(handler=case.handler).delete()
-        HandlerState.objects.bulk_create(
-            HandlerState(handler=case.handler, partition_key=case.partition_key(i) or "",
-                         data={"value": "seed"})
-            for i in range(n)
-        )  # fmt: skip
+    seed_state(case, n)
     committed: list[float] = []
     with transaction.atomic():
         transaction.on_commit(lambda: committed.append(time.perf_counter()))
@@ -194,6 +191,20 @@ def batch(
     wait_for_count(_succeeded, n, worker, f"{case.type} deliveries to succeed")
     elapsed = time.perf_counter() - committed[0]
     return elapsed, _check(case, n, prefix)
+
+
+def seed_state(case: Case, n: int) -> None:
+    """Each key has its document already (version 1): every delivery of the state row reads
+    it and writes it with a compare-and-set UPDATE, a handler's steady state, not a first
+    write."""
+    if case.handler != "test.state.put":
+        return
+    HandlerState.objects.filter(handler=case.handler).delete()
+    HandlerState.objects.bulk_create(
+        HandlerState(handler=case.handler, partition_key=case.partition_key(i) or "",
+                     data={"value": "seed"})
+        for i in range(n)
+    )  # fmt: skip
 
 
 def _succeeded() -> int:
@@ -229,6 +240,7 @@ class Row:
     case: Case
     result: Comparison
     held: list[int] = field(default_factory=list)
+    trips: tuple[Trips, Trips] | None = None  # baseline's, candidate's
 
     def extra_ms(self) -> float:
         """The median extra wall-clock milliseconds per delivery (the worker's throughput)."""
@@ -249,11 +261,10 @@ def run(n: int, repeats: int, broker: redis.Redis, worker: WorkerProcess) -> lis
         switch(case.switch, True)
         batch(case, warm, worker, broker, f"warm-{case.key}")
         switch(case.switch, False)
-    plain = Case("", "", "", NOOP_TYPE)
     for r in range(repeats):
         for i, row in enumerate(rows):
             case = row.case
-            base_case = UNCAPPED if case.baseline_type != NOOP_TYPE else plain
+            base_case = baseline_of(case)
 
             def baseline(r: int = r, case: Case = base_case) -> float:
                 return batch(case, n, worker, broker, f"b{r}")[0]
@@ -279,24 +290,61 @@ def run(n: int, repeats: int, broker: redis.Redis, worker: WorkerProcess) -> lis
     return rows
 
 
+def baseline_of(case: Case) -> Case:
+    return UNCAPPED if case.baseline_type == UNCAPPED.type else PLAIN
+
+
+def round_trips(rows: list[Row], broker: redis.Redis) -> None:
+    """Each row's SQL statements and Redis commands per delivery, both sides, counted in
+    this process (bench/flow_counts.py) with the lookup memo on, as in a deployment."""
+    n = 50
+    found: dict[str, Trips] = {}
+    with override_settings(SWITCHYARD_LOOKUP_CACHE_SECONDS=3600):
+        for case in [PLAIN, UNCAPPED, *(row.case for row in rows)]:
+            switch(case.switch, True, wait=False)
+            try:
+                found[case.key] = flow_counts.count(case, n, broker, seed_state)
+            finally:
+                switch(case.switch, False, wait=False)
+    for row in rows:
+        row.trips = (found[baseline_of(row.case).key], found[row.case.key])
+
+
+def _trips(row: Row) -> str:
+    if row.trips is None:
+        return "-"
+    base, cand = row.trips
+    return f"{cand.sql - base.sql:+.0f} SQL, {cand.redis - base.redis:+.0f} Redis"
+
+
 def details(rows: list[Row]) -> str:
     """The Markdown table below the results: each mechanism's extra cost per delivery."""
     lines = [
-        "**Flow control, on but holding nothing** (`flow.*`): wall-clock milliseconds each "
-        "delivery adds on the worker (threads, -c 4; median over the repeats of the "
-        "difference between the pair's runs, divided by the deliveries):",
+        "**Flow control, on but holding nothing** (`flow.*`): what each mechanism adds to a "
+        "delivery. *Extra time*: wall-clock milliseconds on the worker (threads, -c 4), the "
+        "median over the repeats of the difference between the pair's runs divided by the "
+        "deliveries. *Extra round trips*: SQL statements and Redis commands (a Lua script is "
+        "one) per delivery, counted in process (bench/flow_counts.py), against the baseline's "
+        f"{_plain_trips(rows)}.",
         "",
-        "| Row | Baseline | Candidate | Extra per delivery | Ratio (spread) | Held |",
-        "|---|---|---|---|---|---|",
+        "| Row | Baseline | Candidate | Extra time | Extra round trips | Ratio (spread) | Held |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         r = row.result
         held = ", ".join(str(h) for h in row.held) if row.case.may_hold else "never"
         lines.append(
             f"| `{r.key}` | {r.baseline_text()} | {r.candidate_text()} | "
-            f"{row.extra_ms():+.2f} ms | {r.ratio:.2f}x ({r.spread()}) | {held} |"
+            f"{row.extra_ms():+.2f} ms | {_trips(row)} | {r.ratio:.2f}x ({r.spread()}) | {held} |"
         )
     return "\n".join(lines)
+
+
+def _plain_trips(rows: list[Row]) -> str:
+    base = next(
+        (row.trips[0] for row in rows if row.trips and row.case.baseline_type == NOOP_TYPE), None
+    )
+    return f"{base.sql:.0f} SQL statements and {base.redis:.0f} Redis commands" if base else "-"
 
 
 def run_group(sizes: Sizes, broker: redis.Redis, workdir: Path) -> tuple[list[Comparison], str]:
@@ -315,4 +363,8 @@ def run_group(sizes: Sizes, broker: redis.Redis, workdir: Path) -> tuple[list[Co
         rows = run(sizes.deliveries, sizes.repeats, broker, worker)
     finally:
         worker.stop()
+    say("round trips per delivery, counted in process")
+    round_trips(rows, broker)
+    for row in rows:
+        say(f"{row.case.key}: {_trips(row)}")
     return [row.result for row in rows], details(rows)
