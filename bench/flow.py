@@ -365,6 +365,7 @@ def run_group(sizes: Sizes, broker: redis.Redis, workdir: Path) -> tuple[list[Co
         worker.stop()
     say("round trips per delivery, counted in process")
     round_trips(rows, broker)
+    say(f"plain route: {_plain_trips(rows)}")
     for row in rows:
         say(f"{row.case.key}: {_trips(row)}")
     return [row.result for row in rows], details(rows)
