@@ -3,9 +3,10 @@
 On a shared 2-core machine a timed ratio moves by tens of percent from one repeat to the next,
 so an extra query per delivery (about a tenth of a no-op delivery) hides in it. Here each row's
 deliveries are run by ``events.delivery.execute`` in this process, as a worker thread runs them,
-counting the SQL statements sent to PostgreSQL and the commands sent to Redis (a Lua script is
-one). Run with the worker stopped: the messages publish() sends are deleted unread. Import only
-after Django is set up.
+counting the SQL statements sent to PostgreSQL (through Django's cursor: the BEGIN and COMMIT
+of a transaction are not among them) and the commands sent to Redis (a Lua script is one).
+Run with the worker stopped: the messages publish() sends are deleted unread. Import only after
+Django is set up.
 """
 
 from __future__ import annotations
