@@ -43,7 +43,7 @@ QUICK = Sizes(ingest=100, http=100, deliveries=100, repeats=2)
 
 # The groups --only can pick, in the order they run. "http" is the real-server benchmark
 # (bench/http_load.py: the Procfile's web server and a reference receiver under wrk).
-GROUPS = ("ingest", "client", "memory", "http", "delivery", "dispatch", "agents")
+GROUPS = ("ingest", "client", "memory", "http", "delivery", "flow", "dispatch", "agents")
 # Markdown tables a benchmark adds to docs/benchmarks.md below the results ($details).
 DETAILS: list[str] = []
 
@@ -195,6 +195,17 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], Machine,
             worker = _delivery_group(sizes, broker, workdir, results)
             worker.stop()
             worker = None
+
+        if "flow" in args.groups:
+            from . import flow
+
+            heading(
+                "flow: each flow-control mechanism on but holding nothing vs a plain route, "
+                f"{sizes.deliveries:,} x {sizes.repeats}"
+            )
+            rows, table = flow.run_group(sizes, broker, workdir)
+            results += rows
+            DETAILS.append(table)
 
         if "dispatch" in args.groups:
             from . import dispatch
