@@ -40,16 +40,18 @@ PREFIX = b"sha256="
 INSERT = """
 WITH e AS (
     INSERT INTO events_event (id, external_id, type, schema_version, partition_key, payload,
-                              received_at, status, status_changed_at, source_id)
+                              received_at, status, status_changed_at, source_id, depth)
     VALUES (%(id)s, %(external_id)s, %(type)s, 1, %(partition_key)s, %(payload)s::jsonb,
-            now(), 'received', now(), %(source)s)
+            now(), 'received', now(), %(source)s, 0)
     ON CONFLICT (source_id, external_id) DO NOTHING
     RETURNING id
 )
 INSERT INTO events_delivery (handler, status, attempts, total_attempts, next_attempt_at,
                              enqueued_at, resends, last_error, error_class, created_at,
-                             updated_at, event_id, route_id)
-SELECT %(handler)s, 'pending', 0, 0, now(), now(), 0, '', '', now(), now(), e.id, %(route)s
+                             updated_at, event_id, route_id, lease_holder, resolved_by,
+                             deferrals, deferred_reason, held_by)
+SELECT %(handler)s, 'pending', 0, 0, now(), now(), 0, '', '', now(), now(), e.id, %(route)s,
+       '', '', 0, '', ''
 FROM e
 RETURNING id
 """

@@ -9,6 +9,7 @@ about the machine than about the code.
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -128,9 +129,11 @@ class Measured:
     @property
     def ratios(self) -> list[float]:
         pairs = zip(self.baseline_values, self.candidate_values, strict=True)
+        # A side that did nothing (a receiver answering only errors) is an infinite ratio, a
+        # MISS in the report, not a crash that loses the whole run's results.
         if self.higher_is_better:
-            return [b / c for b, c in pairs]
-        return [c / b for b, c in pairs]
+            return [b / c if c else math.inf for b, c in pairs]
+        return [c / b if b else math.inf for b, c in pairs]
 
     @property
     def ratio(self) -> float:

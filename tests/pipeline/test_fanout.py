@@ -14,28 +14,16 @@ from events.publish import publish
 from events.transitions import requeue
 from tests.testapp.fanout_handlers import BURST_TYPE, LOOP_TYPE
 
+from .conftest import WIDE_TYPE
+
 pytestmark = pytest.mark.django_db
 
 FANOUT_ERROR = "events.fanout.FanOutLimit"
-WIDE_TYPE = "test.fanout.wide"
 
 
 @pytest.fixture
 def source(db: None) -> Source:
     return Source.objects.create(slug="fanout", kind="api")
-
-
-@pytest.fixture
-def wide_routes(db: None) -> list[Route]:
-    """Three routes for one event type, to three handlers; by name: noop, stamp, child."""
-    return [
-        Route.objects.create(name=name, event_type=WIDE_TYPE, handler=handler)
-        for name, handler in (
-            ("wide 1", "test.noop"),
-            ("wide 2", "test.stamp"),
-            ("wide 3", "test.child"),
-        )
-    ]
 
 
 @pytest.fixture

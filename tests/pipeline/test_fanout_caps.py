@@ -17,7 +17,8 @@ from events.models import Delivery, Event, Route, Source
 from events.publish import publish
 from tests.testapp.fanout_handlers import LOOP_TYPE
 
-from .test_fanout import FANOUT_ERROR, WIDE_TYPE, deliveries_of, run_loop
+from .conftest import WIDE_TYPE
+from .test_fanout import FANOUT_ERROR, deliveries_of, run_loop
 
 pytestmark = pytest.mark.django_db
 
@@ -28,19 +29,6 @@ TTL = 5.0
 @pytest.fixture
 def source(db: None) -> Source:
     return Source.objects.create(slug="fanout", kind="api")
-
-
-@pytest.fixture
-def wide_routes(db: None) -> list[Route]:
-    """Three routes for one event type, to three handlers; by name: noop, stamp, child."""
-    return [
-        Route.objects.create(name=name, event_type=WIDE_TYPE, handler=handler)
-        for name, handler in (
-            ("wide 1", "test.noop"),
-            ("wide 2", "test.stamp"),
-            ("wide 3", "test.child"),
-        )
-    ]
 
 
 @pytest.fixture
