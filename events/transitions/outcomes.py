@@ -35,12 +35,11 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def update_attempt(claimed: Claim, **values: Any) -> None:
-    """Record the attempt's result on its row (by id when the claim knows it)."""
+def _attempt_row(claimed: Claim) -> tuple[str, list[Any]]:
+    """Which Attempt row is the claimed attempt's: by id when the claim knows it."""
     if claimed.attempt_id:
-        rows.update(Attempt, "id = %s", [claimed.attempt_id], values)
-    else:
-        Attempt.objects.filter(delivery=claimed.delivery, number=claimed.number).update(**values)
+        return "id = %s", [claimed.attempt_id]
+    return "delivery_id = %s AND number = %s", [claimed.delivery.id, claimed.number]
 
 
 def _finish(claimed: Claim, fields: dict[str, Any], attempt: dict[str, Any]) -> bool:
@@ -54,24 +53,15 @@ def _finish(claimed: Claim, fields: dict[str, Any], attempt: dict[str, Any]) -> 
     if connection.vendor != "postgresql":
         if not rows.update(Delivery, where, where_params, fields):
             return False
-        update_attempt(claimed, **attempt)
+        rows.update(Attempt, *_attempt_row(claimed), attempt)
         settle_event_status(delivery.event_id)
         return True
     done = "EXISTS (SELECT 1 FROM done)"
-    if claimed.attempt_id:
-        which, which_params = f"id = %s AND {done}", [claimed.attempt_id]
-    else:
-        which, which_params = (
-            f"delivery_id = %s AND number = %s AND {done}",
-            [
-                delivery.id,
-                claimed.number,
-            ],
-        )
+    which, which_params = _attempt_row(claimed)
     row = rows.together(
         [
             ("done", rows.update_sql(Delivery, where, where_params, fields, returning="id")),
-            ("attempt", rows.update_sql(Attempt, which, which_params, attempt)),
+            ("attempt", rows.update_sql(Attempt, f"{which} AND {done}", which_params, attempt)),
             (
                 "settled",
                 settle_sql(
