@@ -21,7 +21,8 @@ stand-in answering every request after a fixed delay:
 During each candidate run the benchmark samples ``pg_stat_activity`` for the worker's
 connections (its ``application_name``) and reports the peak against the pool's size.
 ``BENCH_AGENTS_POOL`` names another Celery pool for the worker (default ``threads``, the
-Procfile's), for trying one side by side.
+Procfile's), for trying one side by side; ``BENCH_AGENTS_PROCESSES=K`` shares each level's
+concurrency among K worker processes (both sides alike), for the sizing guide.
 
 Import only after Django is set up.
 """
@@ -58,6 +59,16 @@ AGENT_TYPE = "test.agent.wait"
 AGENT_QUEUE = "agents-wait"
 MODEL_DELAY = 1.0  # seconds the stub makes every model call wait
 WORKER_APP_NAME = "switchyard-bench-worker"
+# BENCH_AGENTS_PROCESSES=K: the concurrency shared by K worker processes (-c C/K each), both
+# sides alike, for the sizing guide's "add processes, not threads"; the rows say so.
+PROCESSES = int(os.environ.get("BENCH_AGENTS_PROCESSES", "1"))
+
+
+def _workers(concurrency: int) -> str:
+    pool = os.environ.get("BENCH_AGENTS_POOL", "threads")
+    if PROCESSES == 1:
+        return f"one worker -P {pool} -c {concurrency}"
+    return f"{PROCESSES} worker processes -P {pool} -c {concurrency // PROCESSES} each"
 
 
 def say(message: str) -> None:
@@ -266,7 +277,8 @@ def run(
     say(f"stub model on {stub.url}, answering after {stub.delay} s")
     db_name = str(settings.DATABASES["default"]["NAME"])
     pool = settings.DATABASES["default"]["OPTIONS"].get("pool") or {}
-    pool_max = int(pool.get("max_size", 0)) if isinstance(pool, dict) else 0
+    # Each worker process has a pool of its own.
+    pool_max = (int(pool.get("max_size", 0)) if isinstance(pool, dict) else 0) * PROCESSES
     runs: list[AgentRun] = []
     try:
         for concurrency, n in levels:
@@ -277,12 +289,12 @@ def run(
                 concurrency=concurrency,
                 env=worker_env(stub),
                 include="bench.reference_tasks",
+                processes=PROCESSES,
             )
             worker.start()
             rate = Measured(
                 key=f"agents.c{concurrency}",
-                title=f"agent events (one model call, 1 s) on one worker -P threads "
-                f"-c {concurrency}, events/s",
+                title=f"agent events (one model call, 1 s) on {_workers(concurrency)}, events/s",
                 unit="events/s",
                 baseline="bare Celery task",
                 candidate="pipeline",

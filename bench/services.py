@@ -8,7 +8,9 @@ No Django imports at module level: this runs before Django is set up.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -148,6 +150,7 @@ class WorkerProcess:
         concurrency: int,
         env: dict[str, str] | None = None,
         include: str = "",
+        processes: int = 1,
     ) -> None:
         self.queues = queues
         self.log_path = log_path
@@ -155,14 +158,27 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.extra_env = env or {}
         self.include = include  # modules of extra tasks (the bare references)
+        # More than one: that many worker processes sharing the concurrency, started together
+        # under one shell (``pid`` is the shell's; CPU and memory are summed over its tree).
+        self.processes = processes
         self.process: subprocess.Popen[bytes] | None = None
 
     def argv(self) -> list[str]:
+        if self.processes == 1:
+            return self._celery(self.concurrency, f"bench-{os.getpid()}@%h")
+        each = max(1, self.concurrency // self.processes)
+        commands = [
+            shlex.join(self._celery(each, f"bench{i}-{os.getpid()}@%h"))
+            for i in range(self.processes)
+        ]
+        return ["sh", "-c", " & ".join(commands) + " & wait"]
+
+    def _celery(self, concurrency: int, name: str) -> list[str]:
         extra = ["--include", self.include] if self.include else []
         return [
             sys.executable, "-m", "celery", "-A", "agents_project",
-            "worker", "-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues,
-            "-n", f"bench-{os.getpid()}@%h", "-l", "info",
+            "worker", "-P", self.pool, "-c", str(concurrency), "-Q", self.queues,
+            "-n", name, "-l", "info",
             "--without-mingle", "--without-gossip", "--without-heartbeat", *extra,
         ]  # fmt: skip
 
@@ -183,7 +199,7 @@ class WorkerProcess:
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise BenchError(f"the worker exited early; its log:\n{self.log_tail()}")
-        return self.READY in self.log_path.read_bytes()
+        return self.log_path.read_bytes().count(self.READY) >= self.processes
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -204,13 +220,30 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        # The whole group: with several processes the shell would not pass the signal on.
+        group = self.process.pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        # poll() reaps the shell: a zombie still counts as a member of its group.
+        while (self.process.poll() is None or _group_alive(group)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _group_alive(group):
+            _signal_group(group, signal.SIGKILL)
+        self.process.wait(timeout=10)
         self.process = None
+
+
+def _signal_group(group: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # --- Memory -----------------------------------------------------------------------------------
