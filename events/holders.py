@@ -41,11 +41,20 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+# (pid, name): a process's name does not change, and every claim reads it (a read of /proc
+# each time cost more than the rest of the claim's bookkeeping). Keyed by pid, so a prefork
+# child that inherits it names itself anew.
+_own: tuple[int, str] | None = None
+
+
 def holder() -> str:
     """This process, as a lease names it."""
-    boot, namespace = _machine()
+    global _own
     pid = os.getpid()
-    return f"{boot}/{namespace}/{pid}/{_start_time(pid) or '-'}"
+    if _own is None or _own[0] != pid:
+        boot, namespace = _machine()
+        _own = (pid, f"{boot}/{namespace}/{pid}/{_start_time(pid) or '-'}")
+    return _own[1]
 
 
 def holder_is_dead(name: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .lookups import Memo
 from .models import Delivery
 
 MAX_DEPTH = 20
@@ -26,11 +27,21 @@ SECRET_ENV_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH"
 MIN_SECRET_LENGTH = 8
 
 
+# The environment's secret-looking values, read through the lookup memo: every delivery needs
+# them, and scanning the environment cost more CPU than the rest of setting up its redaction.
+# A variable set while a process runs is redacted within the memo's seconds.
+ENVIRONMENT = Memo[frozenset[str]]()
+
+
+def _environment_secrets() -> frozenset[str]:
+    return frozenset(value for name, value in os.environ.items() if SECRET_ENV_NAME.search(name))
+
+
 def secret_values(extra: Iterable[Any] = ()) -> list[str]:
     """Values that must never be stored: secret-looking environment variables, SECRET_KEY and
     ``extra`` (the event source's webhook secrets). Longest first, so a secret that contains
     another is replaced whole."""
-    found = {value for name, value in os.environ.items() if SECRET_ENV_NAME.search(name)}
+    found = set(ENVIRONMENT.get("", _environment_secrets) or ())
     found.add(str(settings.SECRET_KEY))
     for item in extra:
         if isinstance(item, str):

@@ -70,12 +70,23 @@ def fetch_delivery(delivery_id: int) -> Delivery | None:
     """``Delivery.objects.select_related("route", "event__source").filter(id=...).first()``
     in one statement, without compiling a query each time."""
     db = _db()
-    sql, plan = _fetch_plan(db.vendor)
+    sql, _ = _fetch_plan(db.vendor)
     with db.cursor() as cursor:
         cursor.execute(sql, [delivery_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else delivery_from_row(row)
+
+
+def fetch_sql() -> str:
+    """``fetch_delivery``'s SELECT (one parameter, the delivery's id), to run as a step of a
+    larger statement; its row becomes a Delivery through ``delivery_from_row``."""
+    return _fetch_plan(_db().vendor)[0]
+
+
+def delivery_from_row(row: Sequence[Any]) -> Delivery:
+    """The Delivery, with its route, event and source, of a row of ``fetch_sql``'s columns."""
+    db = _db()
+    _, plan = _fetch_plan(db.vendor)
     values = [
         _convert(value, converters, col, db)
         for value, (col, converters) in zip(row, plan, strict=True)
@@ -130,25 +141,33 @@ def insert(obj: Model) -> int:
     return obj.pk
 
 
-def insert_sql(obj: Model, after: str = "") -> tuple[str, list[Any]]:
+def insert_sql(
+    obj: Model, after: str = "", exprs: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, list[Any]]:
     """The INSERT ... RETURNING id of ``obj``'s row and its parameters. With ``after`` (SQL
     such as ``FROM claimed``), an INSERT ... SELECT that writes the row only if ``after`` yields
     one: for a statement of several steps (``together``); each value is cast to its column's
-    type there, as a SELECT list gives no column to infer it from."""
+    type there, as a SELECT list gives no column to infer it from. ``exprs`` ((field name, SQL)
+    pairs, with ``after`` only) write those columns from SQL over ``after`` instead of from
+    ``obj``."""
     db = _db()
-    sql, fields = _insert_statement(type(obj), after, db.vendor)
-    return sql, [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+    sql, fields = _insert_statement(type(obj), after, db.vendor, exprs)
+    named = dict(exprs)
+    return sql, [
+        f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields if f.name not in named
+    ]
 
 
 @cache
 def _insert_statement(
-    model: type[Model], after: str, vendor: str
+    model: type[Model], after: str, vendor: str, exprs: tuple[tuple[str, str], ...] = ()
 ) -> tuple[str, list[Field[Any, Any]]]:
     fields = [f for f in _columns(model) if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or "") for f in fields)
+    named = dict(exprs)
     if after:
-        casts = ", ".join(f"CAST(%s AS {_cast_type(f)})" for f in fields)
+        casts = ", ".join(named.get(f.name) or f"CAST(%s AS {_cast_type(f)})" for f in fields)
         values = f"SELECT {casts} {after}"
     else:
         values = f"VALUES ({', '.join(['%s'] * len(fields))})"
@@ -198,8 +217,10 @@ def update_sql(
     values: dict[str, Any],
     raw: dict[str, str] | None = None,
     returning: str = "",
+    raw_params: Sequence[Any] = (),
 ) -> tuple[str, list[Any]]:
-    """``update``'s statement and parameters, to run alone or as a step of ``together``."""
+    """``update``'s statement and parameters, to run alone or as a step of ``together``;
+    ``raw_params`` are those of the ``raw`` expressions, in their order."""
     db = _db()
     quote = db.ops.quote_name
     if model is Delivery:
@@ -213,7 +234,7 @@ def update_sql(
     )
     if returning:
         sql += f" RETURNING {returning}"
-    return sql, [*params, *where_params]
+    return sql, [*params, *raw_params, *where_params]
 
 
 Step = tuple[str, tuple[str, list[Any]]]
@@ -227,8 +248,32 @@ def together(steps: Sequence[Step], select: str) -> tuple[Any, ...] | None:
     statement began: a step that must run only if an earlier one changed a row says so itself
     (``... WHERE EXISTS (SELECT 1 FROM <name>)``), and no step sees another's writes except
     through what it RETURNs."""
+    sql, params = together_sql(steps, select)
+    with _db().cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def together_sql(steps: Sequence[Step], select: str) -> tuple[str, list[Any]]:
+    """``together``'s statement and parameters, to run in a ``batch``."""
     queries = ", ".join(f"{name} AS ({sql})" for name, (sql, _) in steps)
     params = [value for _, (_, step_params) in steps for value in step_params]
+    return f"WITH {queries} {select}", params
+
+
+def batch(statements: Sequence[tuple[str, list[Any]]]) -> list[tuple[Any, ...] | None]:
+    """Statements sent in one round trip, PostgreSQL only; the first row of each.
+
+    PostgreSQL runs them in order, each on a snapshot of its own taken when it starts, so a
+    statement after one that waited for a row lock sees what the lock holder committed. Outside
+    a transaction they are one transaction of their own: its BEGIN and COMMIT cost no round
+    trips (Django's client-side binding sends them as one query string)."""
+    sql = "; ".join(text for text, _ in statements)
+    params = [value for _, statement_params in statements for value in statement_params]
+    found: list[tuple[Any, ...] | None] = []
     with _db().cursor() as cursor:
-        cursor.execute(f"WITH {queries} {select}", params)
-        return cursor.fetchone()
+        cursor.execute(sql, params)
+        found.append(cursor.fetchone())
+        while cursor.nextset():
+            found.append(cursor.fetchone())
+    return found

@@ -43,14 +43,17 @@ def lock_event(event_id: uuid.UUID | str) -> str | None:
     ``refresh_event_status`` can skip writing a status that has not changed. Plain SQL: this
     runs twice per delivery, and the ORM's compiling cost more CPU than the query.
     """
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT status FROM {Event._meta.db_table} WHERE id = %s{lock}",  # noqa: S608
-            [_event_pk(event_id)],
-        )
+        cursor.execute(*lock_event_sql(event_id))
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def lock_event_sql(event_id: uuid.UUID | str) -> tuple[str, list[Any]]:
+    """``lock_event``'s statement and parameters, to run first in a batch (events.rows.batch)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    table = Event._meta.db_table
+    return f"SELECT status FROM {table} WHERE id = %s{lock}", [_event_pk(event_id)]  # noqa: S608
 
 
 # One pass over the event's deliveries: how many in each state that decides the status, and
@@ -109,39 +112,45 @@ _SETTLE_SQL = (
     "THEN 'processing' ELSE 'received' END "
     "WHEN count(*) FILTER (WHERE status = 'dead_lettered') > 0 THEN 'dead_lettered' "
     "ELSE 'processed' END AS new FROM {deliveries}) s "
-    "WHERE {events}.id = %s AND {events}.status <> s.new{guard}"
+    "WHERE {events}.id = {event} AND {events}.status <> s.new{guard}"
 )
 # The event's deliveries with one of them as a change made by the same statement will leave it
 # (a statement does not see its own writes).
 _CHANGED_SQL = (
     "(SELECT CASE WHEN id = %s THEN %s ELSE status END AS status, "
     "CASE WHEN id = %s THEN %s ELSE total_attempts END AS total_attempts "
-    "FROM {deliveries} WHERE event_id = %s) d"
+    "FROM {deliveries} WHERE event_id = {event}) d"
 )
 
 
 def settle_sql(
-    event_id: uuid.UUID | str, changed: tuple[int, str, int] | None = None, guard: str = ""
+    event_id: uuid.UUID | str | None,
+    changed: tuple[int, str, int] | None = None,
+    guard: str = "",
+    event_sql: str = "",
 ) -> tuple[str, list[Any]]:
     """The settling UPDATE and its parameters. ``changed`` (delivery id, status,
     total_attempts) and ``guard`` (a condition on the UPDATE) are for running it as a step of a
-    statement that changes that delivery itself (events.rows.together)."""
+    statement that changes that delivery itself (events.rows.together); ``event_sql``, SQL
+    naming the event instead of ``event_id``, for a step that does not know it beforehand."""
     quote = connection.ops.quote_name
     deliveries = quote(Delivery._meta.db_table)
-    pk = _event_pk(event_id)
+    pk = [] if event_sql else [_event_pk(event_id or "")]
+    event = f"({event_sql})" if event_sql else "%s"
     now = Event._meta.get_field("status_changed_at").get_db_prep_save(timezone.now(), connection)
     if changed is None:
-        source, source_params = f"{deliveries} WHERE event_id = %s", [pk]
+        source, source_params = f"{deliveries} WHERE event_id = {event}", pk
     else:
         delivery_id, status, total_attempts = changed
-        source = _CHANGED_SQL.format(deliveries=deliveries)
-        source_params = [delivery_id, status, delivery_id, total_attempts, pk]
+        source = _CHANGED_SQL.format(deliveries=deliveries, event=event)
+        source_params = [delivery_id, status, delivery_id, total_attempts, *pk]
     sql = _SETTLE_SQL.format(
         events=quote(Event._meta.db_table),
         deliveries=source,
         guard=f" AND {guard}" if guard else "",
+        event=event,
     )
-    return sql, [now, *source_params, pk]
+    return sql, [now, *source_params, *pk]
 
 
 def settle_event_status(event_id: uuid.UUID | str) -> None:

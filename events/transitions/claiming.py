@@ -15,7 +15,7 @@ from events import conf
 
 from .. import rows
 from ..holders import holder, holder_is_dead
-from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event
+from ..models import Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Route
 from ..status import settle_event_status, settle_sql
 from . import flow
 from .policy import CLAIM_SKEW, RouteSettings, route_settings
@@ -45,15 +45,19 @@ class Claim:
 
 def lock_for(delivery_id: int) -> bool:
     """Lock the event of ``delivery_id`` (one statement); False if it is gone."""
-    lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT e.status FROM {Event._meta.db_table} e "  # noqa: S608
-            f"JOIN {Delivery._meta.db_table} d ON d.event_id = e.id WHERE d.id = %s{lock}",
-            [delivery_id],
-        )
+        cursor.execute(*lock_for_sql(delivery_id))
         row = cursor.fetchone()
     return row is not None
+
+
+def lock_for_sql(delivery_id: int) -> tuple[str, list[Any]]:
+    lock = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT e.status FROM {Event._meta.db_table} e "  # noqa: S608
+        f"JOIN {Delivery._meta.db_table} d ON d.event_id = e.id WHERE d.id = %s{lock}",
+        [delivery_id],
+    )
 
 
 def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
@@ -70,6 +74,10 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
     status (one UPDATE that writes only a change), in one short transaction.
     """
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        fast = _claim_at_once(delivery_id, worker[:200], now)
+        if fast is not None:
+            return fast
     with transaction.atomic():
         locked = lock_for(delivery_id)
         delivery = rows.fetch_delivery(delivery_id) if locked else None
@@ -146,17 +154,7 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
                 delivery_id, status, retry_in=held_for, queue=rs.queue, time_limit=rs.time_limit
             )
 
-        fields: dict[str, Any] = {
-            "status": DeliveryStatus.RUNNING,
-            "lease_expires_at": now + timedelta(seconds=conf.LEASE_SECONDS.get()),
-            "lease_holder": holder(),
-            "started_at": delivery.started_at or now,
-            "resends": 0,
-            "resend_after": None,
-            # A start a limit reserved is used by this claim (events.transitions.deferral).
-            "deferred_until": None,
-            "held_by": "",
-        }
+        fields = {**_running_fields(now), "started_at": delivery.started_at or now}
         attempt_id = _start(delivery, fields, now, worker[:200])
         if not attempt_id:  # cannot happen under the lock; kept as the fence it is meant to be
             log.info("delivery %s changed under its claim; message ignored", delivery_id)
@@ -174,6 +172,95 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
         route=rs,
         attempt_id=attempt_id,
     )
+
+
+def _running_fields(now: datetime) -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.RUNNING,
+        "lease_expires_at": now + timedelta(seconds=conf.LEASE_SECONDS.get()),
+        "lease_holder": holder(),
+        "resends": 0,
+        "resend_after": None,
+        # A start a limit reserved is used by this claim (events.transitions.deferral).
+        "deferred_until": None,
+        "held_by": "",
+    }
+
+
+def _claim_at_once(delivery_id: int, worker: str, now: datetime) -> Claim | None:
+    """The common claim in one round trip (PostgreSQL): the event's lock, then one statement
+    that reads the delivery with its route, event and source, and starts it only where the
+    full claim below would, with nothing else to decide: waiting and due, on a route without
+    flow control, not stale. None when it did not start it (gone, early, running, finished,
+    stale, flow-controlled, or its route deleted): then the full claim runs.
+
+    The two statements go as one query string, one transaction, and the second one's snapshot
+    is taken after the first holds the lock, so it reads the delivery as it now is."""
+    d = connection.ops.quote_name(Delivery._meta.db_table)
+    fields = _running_fields(now)
+    raw = {
+        "attempts": "attempts + 1",
+        "total_attempts": "total_attempts + 1",
+        "started_at": "COALESCE(started_at, %s)",
+    }
+    started = rows.db_value(Delivery, "started_at", now)
+    due = rows.db_value(Delivery, "next_attempt_at", now + CLAIM_SKEW)
+    received = rows.db_value(Event, "received_at", now)
+    plain_route = (
+        f"EXISTS (SELECT 1 FROM {Route._meta.db_table} r "  # noqa: S608 - names from the models
+        f"JOIN {Event._meta.db_table} e ON e.id = {d}.event_id "
+        f"WHERE r.id = {d}.route_id AND r.max_concurrency IS NULL AND NOT r.ordered_by_key "
+        f"AND (r.stale_after IS NULL OR ({d}.attempts = 0 AND {d}.total_attempts > 0) "
+        "OR e.received_at >= CAST(%s AS timestamptz) - r.stale_after * interval '1 second'))"
+    )
+    where = f"id = %s AND status IN (%s, %s) AND next_attempt_at <= %s AND {plain_route}"
+    where_params = [delivery_id, DeliveryStatus.PENDING, DeliveryStatus.RETRYING, due, received]
+    attempt = Attempt(delivery_id=delivery_id, number=1, started_at=now, worker=worker)
+    statement = rows.together_sql(
+        [
+            ("d0", (rows.fetch_sql(), [delivery_id])),
+            (
+                "claimed",
+                rows.update_sql(
+                    Delivery, where, where_params, fields, raw, CLAIMED, raw_params=[started]
+                ),
+            ),
+            ("attempt", rows.insert_sql(attempt, "FROM claimed", NUMBER_FROM_CLAIM)),
+            (
+                "settled",
+                settle_sql(
+                    None,
+                    # Running: the status step needs only that (its attempt count is moot).
+                    changed=(delivery_id, DeliveryStatus.RUNNING, 1),
+                    guard="EXISTS (SELECT 1 FROM claimed)",
+                    event_sql="SELECT event_id FROM claimed",
+                ),
+            ),
+        ],
+        "SELECT d0.*, (SELECT id FROM attempt) FROM d0",
+    )
+    row = rows.batch([lock_for_sql(delivery_id), statement])[1]
+    if row is None or row[-1] is None:
+        return None
+    delivery = rows.delivery_from_row(row[:-1])
+    # Read under the lock before the change: its effect is known without reading it back.
+    delivery.started_at = delivery.started_at or now
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    delivery.attempts += 1
+    delivery.total_attempts += 1
+    return Claim(
+        delivery=delivery,
+        number=delivery.total_attempts,
+        attempts=delivery.attempts,
+        route=route_settings(delivery),
+        attempt_id=int(row[-1]),
+    )
+
+
+CLAIMED = "id, total_attempts, event_id"
+# The Attempt's number is the delivery's total_attempts after the claim's increment.
+NUMBER_FROM_CLAIM = (("number", "claimed.total_attempts"),)
 
 
 def _start(delivery: Delivery, fields: dict[str, Any], now: datetime, worker: str) -> int:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 import events.delivery as delivery_module
@@ -83,7 +83,9 @@ def test_a_database_error_while_recording_is_retried_not_lost(
     # would take the delivery first)
     monkeypatch.setattr("events.dispatch.enqueue", lambda jobs: None)
     delivery = _delivery(source, "scenario.reservation.cancelled", "test.rebook")
-    real = outcomes_module._finish
+    # (a plain success on PostgreSQL is written in one round trip, elsewhere by _finish)
+    name = "_finish_at_once" if connection.vendor == "postgresql" else "_finish"
+    real = getattr(outcomes_module, name)
     calls = {"n": 0}
 
     def drops_once(*args: Any) -> bool:
@@ -92,7 +94,7 @@ def test_a_database_error_while_recording_is_retried_not_lost(
             raise OperationalError("server closed the connection unexpectedly")
         return real(*args)
 
-    monkeypatch.setattr(outcomes_module, "_finish", drops_once)
+    monkeypatch.setattr(outcomes_module, name, drops_once)
     monkeypatch.setattr(delivery_module, "RECORD_RETRY_DELAYS", (0.01,))
 
     # when the delivery runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -36,3 +37,19 @@ def test_a_holder_this_process_cannot_see_is_never_called_dead() -> None:
     # and a pid reused by a new process (another start time) is not the holder
     assert holder_is_dead(f"{boot}/{namespace}/{pid}/{int(started) - 1}")
     assert not holder_is_dead(holder())
+
+
+def test_a_forked_child_names_itself_not_the_parent_it_was_copied_from() -> None:
+    # The parent's name is kept in memory once read; a prefork child starts with that copy.
+    parent = holder()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: say its name and leave at once
+        os.write(write, holder().encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert child.split("/")[2] == str(pid)
+    assert child != parent and parent.split("/")[2] == str(os.getpid())
