@@ -73,7 +73,7 @@ def build_context(
     return ctx
 
 
-def execute(delivery_id: int, *, worker: str = "") -> Outcome:
+def execute(delivery_id: int, *, worker: str = "", queue: str = "") -> Outcome:
     """One task run: the limits, the claim, the handler outside any transaction, its result.
 
     The limits are asked before the claim: a delivery that may not start yet is deferred
@@ -82,7 +82,7 @@ def execute(delivery_id: int, *, worker: str = "") -> Outcome:
     held = gate(delivery_id)
     if held is not None:
         return held
-    claimed = claim(delivery_id, worker=worker)
+    claimed = claim(delivery_id, worker=worker, queue=queue)
     if isinstance(claimed, Outcome):
         return claimed
     started = timezone.now()

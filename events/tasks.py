@@ -37,7 +37,9 @@ log = logging.getLogger("switchyard.pipeline")
     max_retries=8,
 )
 def deliver(self: Any, delivery_id: int) -> dict[str, Any]:
-    outcome = execute(int(delivery_id), worker=self.request.hostname or "")
+    # The queue the message came from (how the claim knows whether flow control may apply).
+    queue = (self.request.delivery_info or {}).get("routing_key") or ""
+    outcome = execute(int(delivery_id), worker=self.request.hostname or "", queue=str(queue))
     if outcome.retry_in is not None:
         # A fresh message with a countdown, not self.retry(): the attempt budget lives in the
         # database, and Celery's own retry counter would cap it at max_retries. If sending

@@ -60,7 +60,7 @@ def lock_for_sql(delivery_id: int) -> tuple[str, list[Any]]:
     )
 
 
-def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
+def claim(delivery_id: int, *, worker: str = "", queue: str = "") -> Claim | Outcome:
     """Take the delivery for one attempt, or say why this message has nothing to do.
 
     A running delivery is taken over when its lease has lapsed, or at once when its holder is
@@ -70,11 +70,15 @@ def claim(delivery_id: int, *, worker: str = "") -> Claim | Outcome:
 
     The event's row lock is taken first, so the delivery read after it is current (every
     transition takes that lock before changing a delivery); the claim itself is still a
-    conditional update. On the common path: lock, fetch, update, Attempt insert, the event's
-    status (one UPDATE that writes only a change), in one short transaction.
+    conditional update. On the common path (PostgreSQL) the lock and one statement that reads
+    the delivery and starts it go as one query string (``_claim_at_once``); anything that
+    statement leaves takes the path below: lock, fetch, decide, then update, Attempt insert and
+    the event's status in one statement, in one short transaction.
     """
     now = timezone.now()
-    if connection.vendor == "postgresql":
+    # ``queue``, the message's: on a queue that carries flow control the one-round-trip claim
+    # would miss its routes' deliveries and cost a round trip for nothing.
+    if connection.vendor == "postgresql" and not (queue and flow.queue_has_flow_control(queue)):
         fast = _claim_at_once(delivery_id, worker[:200], now)
         if fast is not None:
             return fast

@@ -23,12 +23,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from events import conf
 
 from .. import dispatch
+from ..lookups import Memo
 from ..metrics import DEFERRALS
 from ..models import Delivery, DeliveryStatus, Event, Route
 from .policy import route_settings
@@ -45,6 +46,19 @@ HELD_BY_KEY = "key"
 
 def controlled(route: Route | None) -> bool:
     return route is not None and (route.max_concurrency is not None or route.ordered_by_key)
+
+
+# The queues of the routes with flow control, through the lookup memo: a message from one of
+# them goes straight to the full claim, whose flow check it needs (events.transitions.claiming).
+FLOW_QUEUES = Memo[frozenset[str]]()
+
+
+def queue_has_flow_control(queue: str) -> bool:
+    def load() -> frozenset[str]:
+        flowing = Route.objects.filter(Q(max_concurrency__isnull=False) | Q(ordered_by_key=True))
+        return frozenset(flowing.values_list("queue", flat=True))
+
+    return queue in (FLOW_QUEUES.get("", load) or ())
 
 
 def _ordered_key(route: Route, key: str) -> bool:

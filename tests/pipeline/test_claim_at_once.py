@@ -154,3 +154,28 @@ def test_a_requeued_delivery_is_started_however_old_its_event(
 
     # then the one-round-trip claim starts it, as the full claim would
     assert claiming._claim_at_once(delivery.id, "w-1", timezone.now()) is not None
+
+
+def test_a_message_from_a_queue_with_flow_control_goes_straight_to_the_full_claim(
+    make: Callable[..., Delivery], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a capped route, and a record of which claims try the one-round-trip way
+    capped, plain = make(), make()
+    route = Route.objects.get(id=capped.route_id)
+    Route.objects.filter(id=route.id).update(max_concurrency=5)
+    tried: list[int] = []
+    at_once = claiming._claim_at_once
+
+    def recording(delivery_id: int, *args: Any) -> Claim | None:
+        tried.append(delivery_id)
+        return at_once(delivery_id, *args)
+
+    monkeypatch.setattr(claiming, "_claim_at_once", recording)
+
+    # when a message from the capped route's queue and one from another queue are claimed
+    first = claim(capped.id, worker="w-1", queue=route.queue)
+    second = claim(plain.id, worker="w-1", queue=f"{route.queue}-other")
+
+    # then only the second tried it; both were claimed
+    assert tried == [plain.id]
+    assert isinstance(first, Claim) and isinstance(second, Claim)
