@@ -163,12 +163,18 @@ def claim(delivery_id: int, *, worker: str = "", queue: str = "") -> Claim | Out
         if not attempt_id:  # cannot happen under the lock; kept as the fence it is meant to be
             log.info("delivery %s changed under its claim; message ignored", delivery_id)
             return Outcome(delivery_id, "noop", queue=rs.queue, time_limit=rs.time_limit)
-        # Under the lock the row was read current: the update's effect is known without
-        # reading it back.
-        for name, value in fields.items():
-            setattr(delivery, name, value)
-        delivery.attempts += 1
-        delivery.total_attempts += 1
+    return _started(delivery, fields, rs, attempt_id)
+
+
+def _started(
+    delivery: Delivery, fields: dict[str, Any], rs: RouteSettings, attempt_id: int
+) -> Claim:
+    """The claim of ``delivery``, read under the event's lock just before the claim's update:
+    that update's effect is known without reading the row back."""
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    delivery.attempts += 1
+    delivery.total_attempts += 1
     return Claim(
         delivery=delivery,
         number=delivery.total_attempts,
@@ -247,19 +253,8 @@ def _claim_at_once(delivery_id: int, worker: str, now: datetime) -> Claim | None
     if row is None or row[-1] is None:
         return None
     delivery = rows.delivery_from_row(row[:-1])
-    # Read under the lock before the change: its effect is known without reading it back.
-    delivery.started_at = delivery.started_at or now
-    for name, value in fields.items():
-        setattr(delivery, name, value)
-    delivery.attempts += 1
-    delivery.total_attempts += 1
-    return Claim(
-        delivery=delivery,
-        number=delivery.total_attempts,
-        attempts=delivery.attempts,
-        route=route_settings(delivery),
-        attempt_id=int(row[-1]),
-    )
+    fields = {**fields, "started_at": delivery.started_at or now}
+    return _started(delivery, fields, route_settings(delivery), int(row[-1]))
 
 
 CLAIMED = "id, total_attempts, event_id"
