@@ -135,7 +135,9 @@ def settle_sql(
     naming the event instead of ``event_id``, for a step that does not know it beforehand."""
     quote = connection.ops.quote_name
     deliveries = quote(Delivery._meta.db_table)
-    pk = [] if event_sql else [_event_pk(event_id or "")]
+    if not event_sql and event_id is None:
+        raise ValueError("settle_sql needs the event's id or SQL that names it")
+    pk = [] if event_sql or event_id is None else [_event_pk(event_id)]
     event = f"({event_sql})" if event_sql else "%s"
     now = Event._meta.get_field("status_changed_at").get_db_prep_save(timezone.now(), connection)
     if changed is None:

@@ -42,16 +42,20 @@ def _attempt_row(claimed: Claim) -> tuple[str, list[Any]]:
     return "delivery_id = %s AND number = %s", [claimed.delivery.id, claimed.number]
 
 
+def _still_this_attempt(claimed: Claim) -> tuple[str, list[Any]]:
+    """The delivery's row, if it is still this attempt's: running, total_attempts its number."""
+    where = "id = %s AND status = %s AND total_attempts = %s"
+    return where, [claimed.delivery.id, DeliveryStatus.RUNNING, claimed.number]
+
+
 def _finish(claimed: Claim, fields: dict[str, Any], attempt: dict[str, Any]) -> bool:
     """Record the attempt's end on the delivery (if it is still this attempt's: status running,
     total_attempts its number) and on its Attempt row, and settle the event's status; False if
     the delivery had moved on. On PostgreSQL one statement, like the claim's (events.
     transitions.claiming)."""
     delivery = claimed.delivery
-    where = "id = %s AND status = %s AND total_attempts = %s"
-    where_params = [delivery.id, DeliveryStatus.RUNNING, claimed.number]
     if connection.vendor != "postgresql":
-        if not rows.update(Delivery, where, where_params, fields):
+        if not rows.update(Delivery, *_still_this_attempt(claimed), fields):
             return False
         rows.update(Attempt, *_attempt_row(claimed), attempt)
         settle_event_status(delivery.event_id)
@@ -75,8 +79,7 @@ def _finish_sql(
 ) -> tuple[str, list[Any]]:
     """``_finish``'s one statement on PostgreSQL; its row counts the deliveries it changed."""
     delivery = claimed.delivery
-    where = "id = %s AND status = %s AND total_attempts = %s"
-    where_params = [delivery.id, DeliveryStatus.RUNNING, claimed.number]
+    where, where_params = _still_this_attempt(claimed)
     done = "EXISTS (SELECT 1 FROM done)"
     which, which_params = _attempt_row(claimed)
     return rows.together_sql(
