@@ -220,14 +220,15 @@ class Agent:
             # Nothing a tool or a step wrote keeps a pooled connection through the wait.
             release_connections()
             left = self.check_time(ctx, f"model call {turn}")
-            calling = client
+            calling: anthropic.Anthropic = client
+            timeout: float | anthropic.NotGiven = anthropic.NOT_GIVEN  # the client's own
             if left is not None and left < float(conf.ANTHROPIC_TIMEOUT.get()):
                 # A request may not outlast the attempt: the time left bounds its timeout, and
                 # the SDK does not try again after it.
-                calling = client.with_options(timeout=left, max_retries=0)
+                calling, timeout = get_client(retries=False), left
             started = time.monotonic()
             try:
-                response = calling.messages.create(messages=messages, **request)  # type: ignore[arg-type]
+                response = calling.messages.create(messages=messages, timeout=timeout, **request)  # type: ignore[arg-type]
             except anthropic.AnthropicError as exc:
                 mapped = map_error(exc)
                 if isinstance(exc, anthropic.APITimeoutError) and calling is not client:

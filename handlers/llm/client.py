@@ -38,7 +38,8 @@ MAX_INLINE_WAIT = 5.0
 _TRANSIENT_4XX = frozenset({408, 409, 429})
 
 _lock = threading.Lock()
-_cached: tuple[tuple[Any, ...], anthropic.Anthropic] | None = None
+# (configuration, client, the same client without the SDK's retries)
+_cached: tuple[tuple[Any, ...], anthropic.Anthropic, anthropic.Anthropic] | None = None
 
 
 class _NoLongInlineWaits(Middleware):
@@ -55,8 +56,10 @@ class _NoLongInlineWaits(Middleware):
         return response
 
 
-def get_client() -> anthropic.Anthropic:
-    """This process's client for the current configuration."""
+def get_client(*, retries: bool = True) -> anthropic.Anthropic:
+    """This process's client for the current configuration; with ``retries=False``, its copy
+    that makes each request once (made with it, not per request: a copy of the client costs
+    more than building the request)."""
     config = (
         os.getpid(),
         os.environ.get("ANTHROPIC_API_KEY"),
@@ -66,17 +69,17 @@ def get_client() -> anthropic.Anthropic:
     )
     global _cached
     cached = _cached
-    if cached is not None and cached[0] == config:
-        return cached[1]
-    with _lock:
-        if _cached is None or _cached[0] != config:
-            client = anthropic.Anthropic(
-                timeout=config[3],
-                max_retries=config[4],
-                middleware=[_NoLongInlineWaits()],
-            )
-            _cached = (config, client)
-        return _cached[1]
+    if cached is None or cached[0] != config:
+        with _lock:
+            if _cached is None or _cached[0] != config:
+                client = anthropic.Anthropic(
+                    timeout=config[3],
+                    max_retries=config[4],
+                    middleware=[_NoLongInlineWaits()],
+                )
+                _cached = (config, client, client.with_options(max_retries=0))
+            cached = _cached
+    return cached[1] if retries else cached[2]
 
 
 def retry_after(headers: Any) -> float | None:

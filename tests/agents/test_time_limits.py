@@ -97,6 +97,38 @@ def test_a_model_call_is_cut_at_the_time_left(
     assert len(fake_api.requests) == 1
 
 
+def test_time_bounded_model_calls_share_one_client_without_retries(
+    fake_api: FakeMessagesAPI, make_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under the default settings (a 60 s time limit, a 60 s request timeout) every call is
+    # bounded by the time left. A copy of the SDK's client per call would cost more than the
+    # request: the process keeps one copy without retries, made with the client.
+    import anthropic
+
+    from handlers.llm.client import get_client
+
+    copies: list[dict[str, Any]] = []
+    copy = anthropic.Anthropic.copy
+
+    def counted(self: anthropic.Anthropic, **options: Any) -> anthropic.Anthropic:
+        copies.append(options)
+        return copy(self, **options)
+
+    monkeypatch.setattr(anthropic.Anthropic, "copy", counted)
+    monkeypatch.setattr(anthropic.Anthropic, "with_options", counted)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-another-configuration")  # a fresh client
+    for _ in range(3):
+        fake_api.text("done")
+        ctx = make_ctx()
+        ctx.deadline = time.monotonic() + 20
+        agent.run(ctx, "Answer.")
+
+    assert copies == [{"max_retries": 0}]
+    assert get_client(retries=False).max_retries == 0
+    assert get_client(retries=False) is get_client(retries=False)
+    assert len(fake_api.requests) == 3
+
+
 @pytest.mark.django_db
 def test_the_pipeline_gives_the_run_its_routes_time_limit(
     fake_api: FakeMessagesAPI, routes: None, settings: Any
