@@ -200,7 +200,7 @@ class Agent:
         # that merely loads the handlers (web, commands, the offline provider) would pay it.
         import anthropic
 
-        from .client import get_client, map_error
+        from .client import RETRY_TIME, get_client, map_error, pause_before_retry
 
         model = self.model_for(ctx)
         client = get_client()
@@ -219,35 +219,53 @@ class Agent:
         for turn in range(1, self.max_turns + 1):
             # Nothing a tool or a step wrote keeps a pooled connection through the wait.
             release_connections()
-            left = self.check_time(ctx, f"model call {turn}")
-            calling: anthropic.Anthropic = client
-            timeout: float | anthropic.NotGiven = anthropic.NOT_GIVEN  # the client's own
-            if left is not None and left < float(conf.ANTHROPIC_TIMEOUT.get()):
-                # A request may not outlast the attempt: the time left bounds its timeout, and
-                # the SDK does not try again after it.
-                calling, timeout = get_client(retries=False), left
             started = time.monotonic()
-            try:
-                response = calling.messages.create(messages=messages, timeout=timeout, **request)  # type: ignore[arg-type]
-            except anthropic.AnthropicError as exc:
-                mapped = map_error(exc)
-                if isinstance(exc, anthropic.APITimeoutError) and calling is not client:
-                    mapped = TimeLimitExceeded(
-                        f"agent {self.name!r} reached its time limit during model call {turn}"
+            tries = 0
+            while True:
+                left = self.check_time(ctx, f"model call {turn}")
+                calling: anthropic.Anthropic = client
+                timeout: float | anthropic.NotGiven = anthropic.NOT_GIVEN  # the client's own
+                if left is not None and left < float(conf.ANTHROPIC_TIMEOUT.get()):
+                    # A request may not outlast the attempt: the time left bounds its timeout,
+                    # and it is tried again here only if the pause before it fits in the time
+                    # that is left (the SDK, which knows no deadline, does not retry it).
+                    calling, timeout = get_client(retries=False), left
+                try:
+                    response = calling.messages.create(
+                        messages=messages,  # type: ignore[arg-type]
+                        timeout=timeout,
+                        **request,
                     )
-                step = {
-                    "kind": "llm",
-                    "provider": "anthropic",
-                    "turn": turn,
-                    "model": model,
-                    "error": f"{type(exc).__name__}: {mapped or exc}",
-                    "latency_ms": ms_since(started),
-                }
-                steps.append(step)
-                record_step(ctx, step)
-                if mapped is None:
-                    raise
-                raise mapped from exc
+                    break
+                except anthropic.AnthropicError as exc:
+                    tries += 1
+                    pause = None if calling is client else pause_before_retry(exc, tries)
+                    deadline = ctx.deadline
+                    if (
+                        pause is not None
+                        and deadline is not None
+                        and deadline - time.monotonic() - pause > RETRY_TIME
+                    ):
+                        time.sleep(pause)
+                        continue
+                    mapped = map_error(exc)
+                    if isinstance(exc, anthropic.APITimeoutError) and calling is not client:
+                        mapped = TimeLimitExceeded(
+                            f"agent {self.name!r} reached its time limit during model call {turn}"
+                        )
+                    step = {
+                        "kind": "llm",
+                        "provider": "anthropic",
+                        "turn": turn,
+                        "model": model,
+                        "error": f"{type(exc).__name__}: {mapped or exc}",
+                        "latency_ms": ms_since(started),
+                    }
+                    steps.append(step)
+                    record_step(ctx, step)
+                    if mapped is None:
+                        raise
+                    raise mapped from exc
             step = llm_step(response, turn=turn, model=model, started=started)
             steps.append(step)
             record_step(ctx, step)

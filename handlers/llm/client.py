@@ -10,7 +10,10 @@ the settings below) makes a new client.
 Bounds: every request has ``ANTHROPIC_TIMEOUT`` seconds, and the SDK retries it at most
 ``SWITCHYARD_AGENT_MAX_RETRIES`` times (connection errors, timeouts, 408, 409, 429, 5xx), so
 one run of an agent makes at most ``max_turns * (1 + SWITCHYARD_AGENT_MAX_RETRIES)`` HTTP
-requests. Celery retries the delivery beyond that.
+requests. A request bounded by its attempt's time left (``Agent`` passes it as the timeout when
+it is shorter) is made by a copy of the client without retries, and retried by the agent
+itself only while the pause fits in the time left (``pause_before_retry``). Celery retries the
+delivery beyond that.
 
 When the API names a wait (``retry-after``) longer than ``MAX_INLINE_WAIT`` the SDK does not
 sleep on it in the worker: the error is raised at once and becomes a ``TransientError`` whose
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import email.utils
 import os
+import random
 import threading
 import time
 from typing import Any
@@ -31,8 +35,16 @@ from anthropic import APIRequest, APIResponse, CallNext, Middleware
 from handlers import conf
 from handlers.errors import HandlerError, PermanentError, TransientError
 
+# The SDK's backoff between tries (anthropic._constants), used for the retries made here.
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+
 # Longest server-requested wait (seconds) the SDK may sleep in-process before its one retry.
 MAX_INLINE_WAIT = 5.0
+
+# A request bounded by its attempt's time left is tried again only if, after the pause, at least
+# this many seconds are left for it.
+RETRY_TIME = 1.0
 
 # Statuses retrying can fix: timeout, conflict, rate limit; every 5xx (529 is "overloaded").
 _TRANSIENT_4XX = frozenset({408, 409, 429})
@@ -102,6 +114,32 @@ def retry_after(headers: Any) -> float | None:
         if parsed is None:
             return None
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def pause_before_retry(exc: anthropic.AnthropicError, tries: int) -> float | None:
+    """Seconds to wait before trying a failed request again, after ``tries`` tries, as the
+    SDK's own retries would (the same statuses, the same backoff, a ``retry-after`` up to
+    ``MAX_INLINE_WAIT``); None when it would not: a permanent error, a timeout (it used the
+    time it had), a long server-requested wait, or ``SWITCHYARD_AGENT_MAX_RETRIES`` spent.
+    For requests the SDK cannot retry itself: those bounded by their attempt's time left."""
+    if tries > int(conf.AGENT_MAX_RETRIES.get()) or isinstance(exc, anthropic.APITimeoutError):
+        return None
+    if isinstance(exc, anthropic.APIStatusError):
+        headers = exc.response.headers
+        status = exc.status_code
+        if headers.get("x-should-retry") == "false":
+            return None
+        if headers.get("x-should-retry") != "true" and not (
+            status in _TRANSIENT_4XX or status >= 500
+        ):
+            return None
+        wait = retry_after(headers)
+        if wait is not None:
+            return wait if wait <= MAX_INLINE_WAIT else None
+    elif not isinstance(exc, anthropic.APIConnectionError):
+        return None
+    backoff = min(INITIAL_RETRY_DELAY * 2 ** (tries - 1), MAX_RETRY_DELAY)
+    return backoff * (1 - 0.25 * random.random())  # jitter, as the SDK's
 
 
 def map_error(exc: anthropic.AnthropicError) -> HandlerError | None:

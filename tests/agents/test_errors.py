@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -134,3 +135,75 @@ def test_unreachable_api_is_transient(make_ctx: Any, monkeypatch: Any, settings:
 
     with pytest.raises(TransientError, match="could not reach the Anthropic API"):
         agent.run(make_ctx(), "Summarise.")
+
+
+# In the pipeline every run has a deadline, its route's time limit. Under the defaults (a 60 s
+# limit, a 60 s ANTHROPIC_TIMEOUT) the time left is always shorter than the timeout, so each
+# request is bounded by it and made by a client without the SDK's retries: the agent retries
+# it itself, while the pause and a try still fit in the time left.
+
+
+@pytest.fixture
+def default_timeout(settings: Any) -> None:
+    settings.ANTHROPIC_TIMEOUT = 60.0  # the default (the agents' tests use 5 s)
+
+
+def _with_the_default_deadline(make_ctx: Any) -> Any:
+    ctx = make_ctx()
+    ctx.deadline = time.monotonic() + 60
+    return ctx
+
+
+def test_a_time_bounded_request_is_retried_after_a_server_error(
+    fake_api: FakeMessagesAPI, make_ctx: Any, default_timeout: None
+) -> None:
+    fake_api.error(529, "overloaded_error")
+    fake_api.text("ok")
+
+    assert agent.run(_with_the_default_deadline(make_ctx), "Summarise.").text == "ok"
+    assert len(fake_api.requests) == 2
+
+
+def test_a_time_bounded_request_is_tried_at_most_once_more_by_default(
+    fake_api: FakeMessagesAPI, make_ctx: Any, default_timeout: None
+) -> None:
+    fake_api.error(503, "api_error")
+    fake_api.error(503, "api_error")
+
+    with pytest.raises(TransientError, match="503"):
+        agent.run(_with_the_default_deadline(make_ctx), "Summarise.")
+    assert len(fake_api.requests) == 2  # 1 + SWITCHYARD_AGENT_MAX_RETRIES
+
+
+def test_a_time_bounded_request_is_not_retried_after_a_client_error(
+    fake_api: FakeMessagesAPI, make_ctx: Any, default_timeout: None
+) -> None:
+    fake_api.error(400, "invalid_request_error")
+
+    with pytest.raises(PermanentError):
+        agent.run(_with_the_default_deadline(make_ctx), "Summarise.")
+    assert len(fake_api.requests) == 1
+
+
+def test_a_time_bounded_request_hands_a_long_retry_after_to_celery(
+    fake_api: FakeMessagesAPI, make_ctx: Any, default_timeout: None
+) -> None:
+    fake_api.error(429, "rate_limit_error", headers={"retry-after": "7"})
+
+    with pytest.raises(TransientError) as caught:
+        agent.run(_with_the_default_deadline(make_ctx), "Summarise.")
+    assert caught.value.retry_after == 7
+    assert len(fake_api.requests) == 1
+
+
+def test_a_time_bounded_request_is_not_retried_when_the_pause_does_not_fit(
+    fake_api: FakeMessagesAPI, make_ctx: Any, default_timeout: None
+) -> None:
+    fake_api.error(429, "rate_limit_error", headers={"retry-after": "2"})
+    fake_api.text("too late")
+    ctx = make_ctx()
+    ctx.deadline = time.monotonic() + 2.5  # the 2 s pause would leave less than a second
+
+    with pytest.raises(TransientError, match="429"):
+        agent.run(ctx, "Summarise.")
+    assert len(fake_api.requests) == 1
