@@ -126,12 +126,8 @@ def pause_before_retry(exc: anthropic.AnthropicError, tries: int) -> float | Non
         return None
     if isinstance(exc, anthropic.APIStatusError):
         headers = exc.response.headers
-        status = exc.status_code
-        if headers.get("x-should-retry") == "false":
-            return None
-        if headers.get("x-should-retry") != "true" and not (
-            status in _TRANSIENT_4XX or status >= 500
-        ):
+        should = headers.get("x-should-retry")
+        if should == "false" or (should != "true" and not _transient(exc.status_code)):
             return None
         wait = retry_after(headers)
         if wait is not None:
@@ -151,11 +147,16 @@ def map_error(exc: anthropic.AnthropicError) -> HandlerError | None:
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         message = f"Anthropic API answered {status}: {_error_message(exc)}"
-        if status in _TRANSIENT_4XX or status >= 500:
+        if _transient(status):
             return TransientError(message, retry_after=retry_after(exc.response.headers))
         # 400, 401, 403, 404 and any other 4xx: the same request would fail again.
         return PermanentError(message)
     return None
+
+
+def _transient(status: int) -> bool:
+    """A status that trying again may fix: 408, 409, 429 and every 5xx."""
+    return status in _TRANSIENT_4XX or status >= 500
 
 
 def _error_message(exc: anthropic.APIStatusError) -> str:
